@@ -1,0 +1,87 @@
+"""Multi-head self-attention with BEiT's q/v-only bias and an additive position bias."""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention as in BEiT / BEiT v2.
+
+    The qkv projection has learnable biases for q and v only (k's bias is fixed
+    at 0), as in the official implementation. A relative position bias
+    ``(heads, N, N)`` (or ``(B, heads, N, N)``) is added to the logits.
+
+    Two paths compute the same function:
+
+    - ``fused=True`` (default): ``F.scaled_dot_product_attention`` with the bias
+      as its additive ``attn_mask`` (flash / memory-efficient kernels on GPU).
+    - ``fused=False``: the plain ``softmax(q k^T * scale + bias) v``; kept as
+      the reference and tested against the fused path.
+
+    Args:
+        dim: token width C.
+        num_heads: number of heads H.
+        qkv_bias: learn q and v biases.
+        attn_drop: dropout on attention probabilities.
+        proj_drop: dropout after the output projection.
+        fused: use SDPA.
+    """
+
+    def __init__(self,
+                 dim: int,
+                 num_heads: int,
+                 qkv_bias: bool = True,
+                 attn_drop: float = 0.,
+                 proj_drop: float = 0.,
+                 fused: bool = True):
+        super().__init__()
+        if dim % num_heads != 0:
+            raise ValueError(f'dim ({dim}) must be divisible by num_heads '
+                             f'({num_heads})')
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.scale = self.head_dim**-0.5
+        self.fused = fused
+        self.qkv = nn.Linear(dim, dim * 3, bias=False)
+        if qkv_bias:
+            self.q_bias = nn.Parameter(torch.zeros(dim))
+            self.v_bias = nn.Parameter(torch.zeros(dim))
+        else:
+            self.q_bias = None
+            self.v_bias = None
+        self.attn_drop = attn_drop
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def forward(self,
+                x: torch.Tensor,
+                rel_pos_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """x: (B, N, C); rel_pos_bias: (H, N, N) or (B, H, N, N) -> (B, N, C)."""
+        B, N, C = x.shape
+        bias = None
+        if self.q_bias is not None:
+            bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias),
+                              self.v_bias))
+        qkv = F.linear(x, self.qkv.weight, bias)
+        qkv = qkv.reshape(B, N, 3, self.num_heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, N, D)
+        if rel_pos_bias is not None:
+            rel_pos_bias = rel_pos_bias.to(q.dtype)
+            if rel_pos_bias.dim() == 3:
+                rel_pos_bias = rel_pos_bias.unsqueeze(0)
+        drop = self.attn_drop if self.training else 0.
+        if self.fused:
+            x = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=rel_pos_bias, dropout_p=drop)
+        else:
+            attn = (q * self.scale) @ k.transpose(-2, -1)
+            if rel_pos_bias is not None:
+                attn = attn + rel_pos_bias
+            attn = attn.softmax(dim=-1)
+            if drop > 0:
+                attn = F.dropout(attn, p=drop)
+            x = attn @ v
+        x = x.transpose(1, 2).reshape(B, N, C)
+        return self.proj_drop(self.proj(x))

@@ -1,0 +1,62 @@
+"""Relative position bias of BEiT (one table per attention, or one shared)."""
+from typing import Tuple
+
+import torch
+import torch.nn as nn
+
+
+def relative_position_index(window_size: Tuple[int, int]) -> torch.Tensor:
+    """Index into the bias table for every (query, key) pair, [CLS] included.
+
+    For a Wh x Ww grid the table has (2Wh-1)(2Ww-1) rows for token pairs plus
+    3 rows: cls->token, token->cls, cls->cls (in this order, as in BEiT).
+
+    Returns:
+        (N + 1, N + 1) long tensor, N = Wh * Ww.
+    """
+    wh, ww = window_size
+    coords = torch.stack(
+        torch.meshgrid(torch.arange(wh), torch.arange(ww), indexing='ij'))
+    coords = coords.flatten(1)  # (2, N)
+    rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)  # (N, N, 2)
+    rel[:, :, 0] += wh - 1
+    rel[:, :, 1] += ww - 1
+    rel[:, :, 0] *= 2 * ww - 1
+    num_rel = (2 * wh - 1) * (2 * ww - 1)
+    n = wh * ww
+    index = torch.zeros((n + 1, n + 1), dtype=torch.long)
+    index[1:, 1:] = rel.sum(-1)
+    index[0, 0:] = num_rel
+    index[0:, 0] = num_rel + 1
+    index[0, 0] = num_rel + 2
+    return index
+
+
+class RelativePositionBias(nn.Module):
+    """A learnable table of per-head biases for every relative offset.
+
+    Args:
+        window_size: the patch grid (Wh, Ww).
+        num_heads: attention heads H.
+
+    ``forward()`` returns the bias (H, N+1, N+1) for the whole grid plus [CLS].
+    """
+
+    def __init__(self, window_size: Tuple[int, int], num_heads: int):
+        super().__init__()
+        self.window_size = tuple(window_size)
+        self.num_heads = num_heads
+        num_rows = (2 * window_size[0] - 1) * (2 * window_size[1] - 1) + 3
+        # zero init, as in BEiT
+        self.relative_position_bias_table = nn.Parameter(
+            torch.zeros(num_rows, num_heads))
+        self.register_buffer(
+            'relative_position_index',
+            relative_position_index(self.window_size),
+            persistent=False)
+
+    def forward(self) -> torch.Tensor:
+        n = self.relative_position_index.shape[0]
+        bias = self.relative_position_bias_table[
+            self.relative_position_index.view(-1)].view(n, n, -1)
+        return bias.permute(2, 0, 1).contiguous()  # (H, N+1, N+1)
