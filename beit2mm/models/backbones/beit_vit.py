@@ -10,6 +10,7 @@ from mmengine.model import BaseModule
 
 from beit2mm.registry import MODELS
 from ..utils import RelativePositionBias, TransformerBlock
+from .rel_pos_loading import adapt_rel_pos_bias
 
 
 class BackboneOutput(NamedTuple):
@@ -59,6 +60,18 @@ class BEiTv2ViT(BaseModule):
         final_norm: apply ``norm`` to the last block's output in ``forward``.
         fused_attn: SDPA attention (False: plain softmax path).
         with_cp: activation checkpointing of every block while training.
+        frozen_stages: freeze (no grad, eval mode) the embeddings and the
+            first ``frozen_stages`` blocks; ``num_layers`` also freezes the
+            final ``norm`` / ``fc_norm`` (linear probing). -1: nothing.
+
+    Loading a state dict (``load_state_dict``, ``init_cfg=Pretrained`` with
+    any ``prefix``) adapts the relative position bias to this backbone:
+    a shared ``rel_pos_bias`` table is copied into every block when the
+    backbone uses per-block biases (fine-tuning, segmentation), official
+    per-block names (``blocks.N.attn.relative_position_bias_table``) are
+    renamed, and every table made for another patch grid is resized with
+    :func:`beit2mm.compat.rel_pos_resize.resize_rel_pos_bias_table`
+    (see :func:`~beit2mm.models.backbones.rel_pos_loading.adapt_rel_pos_bias`).
     """
     arch_zoo = {
         'tiny': dict(embed_dims=192, num_layers=12, num_heads=3,
@@ -90,6 +103,7 @@ class BEiTv2ViT(BaseModule):
                  final_norm: bool = True,
                  fused_attn: bool = True,
                  with_cp: bool = False,
+                 frozen_stages: int = -1,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         if isinstance(arch, str):
@@ -165,6 +179,15 @@ class BEiTv2ViT(BaseModule):
             if final_norm and out_type != 'avg_featmap' else None
         self.fc_norm = nn.LayerNorm(self.embed_dims, eps=1e-6) \
             if out_type == 'avg_featmap' else None
+
+        if not -1 <= frozen_stages <= self.num_layers:
+            raise ValueError(
+                f'frozen_stages={frozen_stages} is out of range; use -1 (train '
+                f'everything) up to num_layers={self.num_layers} (freeze the '
+                f'whole backbone, as for linear probing).')
+        self.frozen_stages = frozen_stages
+        self._freeze_stages()
+        self._register_load_state_dict_pre_hook(self._adapt_rel_pos_bias)
 
     # ------------------------------------------------------------ init
     def init_weights(self):
@@ -284,6 +307,43 @@ class BEiTv2ViT(BaseModule):
             if i >= max(self.out_indices):
                 break
         return tuple(outs)
+
+    # ------------------------------------------------------------ freezing
+    def _frozen_modules(self):
+        """Modules (and loose tokens) that ``frozen_stages`` freezes."""
+        if self.frozen_stages <= 0:
+            return [], []
+        modules = [self.patch_embed, self.pos_drop]
+        if self.rel_pos_bias is not None:
+            modules.append(self.rel_pos_bias)
+        modules += list(self.blocks[:self.frozen_stages])
+        if self.frozen_stages == self.num_layers:
+            modules += [m for m in (self.norm, self.fc_norm) if m is not None]
+        tokens = [t for t in (self.cls_token, self.mask_token, self.pos_embed)
+                  if t is not None]
+        return modules, tokens
+
+    def _freeze_stages(self):
+        modules, tokens = self._frozen_modules()
+        for t in tokens:
+            t.requires_grad = False
+        for m in modules:
+            m.eval()
+            for p in m.parameters():
+                p.requires_grad = False
+
+    def train(self, mode: bool = True):
+        """Keep frozen stages in eval mode (no dropout / drop path)."""
+        super().train(mode)
+        if mode:
+            for m in self._frozen_modules()[0]:
+                m.eval()
+        return self
+
+    # ------------------------------------------------------------ loading
+    def _adapt_rel_pos_bias(self, state_dict, prefix, *args, **kwargs):
+        """Load-state-dict pre-hook; see :func:`adapt_rel_pos_bias`."""
+        adapt_rel_pos_bias(self, state_dict, prefix)
 
     # ------------------------------------------------------------ hooks
     def get_layer_id(self, param_name: str, prefix: str = '') -> int:
