@@ -1,0 +1,3 @@
+from .vqkd_metric import VQKDMetric
+
+__all__ = ['VQKDMetric']
