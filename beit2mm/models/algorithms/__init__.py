@@ -1,1 +1,5 @@
+from .beitv2 import BEiTv2
+from .beitv2_data_preprocessor import BEiTv2DataPreprocessor
+from .frozen_tokenizer import load_tokenizer
 
+__all__ = ['BEiTv2', 'BEiTv2DataPreprocessor', 'load_tokenizer']

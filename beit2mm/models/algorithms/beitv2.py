@@ -1,0 +1,248 @@
+"""BEiT v2 masked image modeling with a frozen VQ-KD tokenizer (Sec. 2.3)."""
+import os.path as osp
+import warnings
+from typing import Dict, List, Optional, Union
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModel
+
+from beit2mm.registry import MODELS
+from .frozen_tokenizer import load_tokenizer
+
+
+@MODELS.register_module()
+class BEiTv2(BaseModel):
+    """Masked image modeling on VQ-KD tokens, with patch aggregation.
+
+    Per batch (shapes for B images, N = h * w patches, M masked in total)::
+
+        z = tokenizer.get_tokens(x_tok)              # (B, N) targets, no grad
+        h = backbone(x with [MASK] at masked pos.)   # last (B, 1+N, C),
+                                                     # layer l (B, 1+N, C)
+        a = neck(h_L[CLS], h_l[patches], bias)       # (B, 1+N, C)
+        loss = CE(W norm(h_L)_M, z_M) + CE(W norm(a)_M, z_M)      (eq. 3)
+
+    The tokenizer is frozen for the whole run. It is *not* a registered
+    submodule: it is invisible to ``parameters()``, ``state_dict()`` and
+    ``train()``, hence outside the optimizer, outside DDP (no gradient sync,
+    no buffer broadcast, no ``find_unused_parameters`` needed), never put in
+    train mode by the runner and not saved in checkpoints (unless
+    ``save_tokenizer=True``). Device and dtype moves reach it through
+    :meth:`_apply`. Its quantizer runs in frozen mode (no EMA, no k-means, no
+    collectives) and targets are computed under ``torch.no_grad()``.
+
+    The final norm is the backbone's ``norm``, applied here to both branches
+    (shared, as in the paper) unless the neck has its own (``with_norm``).
+
+    Args:
+        backbone: :class:`BEiTv2ViT` config (``with_mask_token=True``).
+        neck: :class:`BEiTv2Neck` config.
+        head: :class:`MIMHead` config; ``num_codes`` must equal the
+            tokenizer's vocabulary.
+        tokenizer: a VQ-KD tokenizer config (``teacher=None`` is enough to
+            compute tokens) or module with ``get_tokens`` and ``num_codes``.
+        tokenizer_ckpt: the tokenizer checkpoint (ours, or an official one
+            converted with ``tools/convert/vqkd_official_to_beit2mm.py``).
+            This is the CLIP- vs DINO-distilled switch.
+        allow_random_tokenizer: allow ``tokenizer_ckpt=None`` (random init,
+            seeded identically on every rank) for smoke tests; warns.
+        save_tokenizer: also store the tokenizer's weights under
+            ``tokenizer.*`` in checkpoints.
+        data_preprocessor: defaults to ``BEiTv2DataPreprocessor``.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 head: dict,
+                 tokenizer: Union[dict, nn.Module],
+                 tokenizer_ckpt: Optional[str] = None,
+                 allow_random_tokenizer: bool = False,
+                 save_tokenizer: bool = False,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='beit2mm.BEiTv2DataPreprocessor')
+        super().__init__(data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
+        if tokenizer_ckpt is None and not allow_random_tokenizer:
+            raise ValueError(
+                'BEiTv2 needs a trained tokenizer: set model.tokenizer_ckpt '
+                'to a VQ-KD checkpoint (e.g. one trained with configs/vqkd/ '
+                'or an official one converted with tools/convert/'
+                'vqkd_official_to_beit2mm.py). For a smoke test only, pass '
+                'model.allow_random_tokenizer=True to use a random one.')
+        if tokenizer_ckpt is not None and not osp.isfile(tokenizer_ckpt):
+            raise FileNotFoundError(
+                f'tokenizer checkpoint {tokenizer_ckpt!r} does not exist; '
+                f'fix model.tokenizer_ckpt (e.g. --cfg-options '
+                f'model.tokenizer_ckpt=/path/to/vqkd.pth).')
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck)
+        self.head = MODELS.build(head)
+        self._check_parts()
+        if tokenizer_ckpt is None:
+            warnings.warn('BEiTv2: random-init tokenizer '
+                          '(allow_random_tokenizer=True): the targets are '
+                          'meaningless; use this for smoke tests only.')
+        # not registered: see the class docstring
+        object.__setattr__(self, '_tokenizer',
+                           load_tokenizer(tokenizer, tokenizer_ckpt))
+        self._check_tokenizer()
+        self.save_tokenizer = save_tokenizer
+        self._register_state_dict_hook(BEiTv2._add_tokenizer_state)
+        self._register_load_state_dict_pre_hook(
+            self._pop_tokenizer_state, with_module=False)
+
+    # ------------------------------------------------------------ checks
+    def _check_parts(self):
+        bb = self.backbone
+        if getattr(bb, 'mask_token', None) is None:
+            raise ValueError('the backbone has no mask token; build it with '
+                             'with_mask_token=True.')
+        if not 1 <= self.neck.early_layers < bb.num_layers:
+            raise ValueError(
+                f'neck.early_layers={self.neck.early_layers} must be below the'
+                f' backbone depth {bb.num_layers} (9 for base, 21 for large).')
+        dims = {bb.embed_dims, self.neck.embed_dims, self.head.embed_dims}
+        if len(dims) != 1:
+            raise ValueError(f'backbone, neck and head widths differ: {dims}; '
+                             f'give them the same arch / embed_dims.')
+
+    def _check_tokenizer(self):
+        tok = self._tokenizer
+        num_codes = getattr(tok, 'num_codes', None)
+        if num_codes != self.head.num_codes:
+            raise ValueError(
+                f'the tokenizer has {num_codes} codes but the head predicts '
+                f'{self.head.num_codes}; set model.head.num_codes='
+                f'{num_codes}.')
+        size, patch = getattr(tok, 'img_size', None), getattr(
+            tok, 'patch_size', None)
+        if size is not None and patch is not None:
+            size = (size, size) if isinstance(size, int) else tuple(size)
+            grid = (size[0] // patch, size[1] // patch)
+            if grid != tuple(self.backbone.patch_resolution):
+                raise ValueError(
+                    f'the tokenizer gives a {grid} token grid but the student '
+                    f'has {tuple(self.backbone.patch_resolution)} patches; '
+                    f'match the tokenizer view size (pipeline second_scale) '
+                    f'and the tokenizer img_size to the student grid.')
+
+    # ------------------------------------------------------------ tokenizer
+    @property
+    def tokenizer(self) -> nn.Module:
+        """The frozen tokenizer (not a registered submodule)."""
+        return self._tokenizer
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        self._tokenizer._apply(fn)
+        return self
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._tokenizer.eval()
+        return self
+
+    @staticmethod
+    def _add_tokenizer_state(module, state_dict, prefix, local_metadata):
+        if module.save_tokenizer:
+            for k, v in module._tokenizer.state_dict().items():
+                state_dict[prefix + 'tokenizer.' + k] = v
+        return state_dict
+
+    def _pop_tokenizer_state(self, state_dict, prefix, local_metadata, strict,
+                             missing_keys, unexpected_keys, error_msgs):
+        key = prefix + 'tokenizer.'
+        tok_state = {k[len(key):]: state_dict.pop(k)
+                     for k in list(state_dict) if k.startswith(key)}
+        if tok_state and self.save_tokenizer:
+            self._tokenizer.load_state_dict(tok_state)
+        elif tok_state:
+            warnings.warn('ignoring tokenizer.* weights in the checkpoint '
+                          '(save_tokenizer=False: the tokenizer comes from '
+                          'model.tokenizer_ckpt).')
+
+    @torch.no_grad()
+    def get_targets(self, img_tok: torch.Tensor) -> torch.Tensor:
+        """img_tok: (B, 3, H', W') in [-1, 1] -> token ids (B, N)."""
+        return self._tokenizer.get_tokens(img_tok).flatten(1)
+
+    # ------------------------------------------------------------ stages
+    def encode(self, img: torch.Tensor, mask: torch.Tensor):
+        """Backbone on the masked student view.
+
+        img: (B, 3, H, W); mask: (B, N) -> BackboneOutput(last, {l: h_l},
+        bias).
+        """
+        return self.backbone.forward_features(
+            img, mask, return_layers=[self.neck.early_layers])
+
+    def aggregate(self, feats) -> torch.Tensor:
+        """Patch aggregation: [h_L CLS, h_l patches] -> (B, 1+N, C)."""
+        early = feats.hidden[self.neck.early_layers]
+        return self.neck(feats.last[:, :1], early[:, 1:], feats.rel_pos_bias)
+
+    def masked_features(self, tokens: torch.Tensor, mask_index: torch.Tensor,
+                        norm: Optional[nn.Module]) -> torch.Tensor:
+        """Final norm of the masked patch tokens.
+
+        tokens: (B, 1+N, C); mask_index: (M,) flat positions -> (M, C).
+        """
+        x = tokens[:, 1:].flatten(0, 1).index_select(0, mask_index)
+        return norm(x) if norm is not None else x
+
+    def loss(self, inputs: List[torch.Tensor], mask: torch.Tensor,
+             mask_index: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """inputs: [student (B, 3, H, W), tokenizer view (B, 3, H', W')];
+        mask: (B, N) bool; mask_index: (M,) flat masked positions."""
+        img, img_tok = inputs
+        n = self.backbone.patch_resolution[0] * self.backbone.patch_resolution[1]
+        if mask.shape[1] != n:
+            raise ValueError(
+                f'masks have {mask.shape[1]} patches but the student has {n}; '
+                f'set BlockwiseMaskGenerator input_size to '
+                f'{tuple(self.backbone.patch_resolution)}.')
+        target = self.get_targets(img_tok)
+        if target.shape != mask.shape:
+            raise ValueError(f'tokenizer grid {tuple(target.shape)} does not '
+                             f'match the mask {tuple(mask.shape)}.')
+        feats = self.encode(img, mask)
+        agg = self.aggregate(feats)
+        x = self.masked_features(feats.last, mask_index, self.backbone.norm)
+        x_pt = self.masked_features(
+            agg, mask_index,
+            self.neck.norm if self.neck.norm is not None else
+            self.backbone.norm)
+        return self.head.loss(x, x_pt, target.flatten()[mask_index])
+
+    def forward(self,
+                inputs: Union[torch.Tensor, List[torch.Tensor]],
+                data_samples: Optional[list] = None,
+                mode: str = 'tensor',
+                mask: Optional[torch.Tensor] = None,
+                mask_index: Optional[torch.Tensor] = None):
+        """mode 'loss': losses and accuracies; 'tensor': backbone outputs of
+        the (unmasked) student view."""
+        if mode == 'tensor':
+            img = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+            return self.backbone(img)
+        if mode != 'loss':
+            raise RuntimeError(f'BEiTv2 supports mode "loss" and "tensor", '
+                               f'not {mode!r}.')
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+            raise ValueError(
+                'BEiTv2 needs two views per image [student, tokenizer]; use '
+                'TwoViewRandomResizedCrop in the pipeline and '
+                'BEiTv2DataPreprocessor.')
+        if mask is None:
+            if data_samples is None or 'mask' not in data_samples[0]:
+                raise ValueError('no mask: add BlockwiseMaskGenerator to the '
+                                 'pipeline.')
+            mask = torch.stack([s.mask for s in data_samples]).flatten(1)
+        mask = mask.bool()
+        if mask_index is None:  # syncs on GPU; the preprocessor avoids this
+            mask_index = mask.flatten().nonzero().squeeze(1)
+        return self.loss(inputs, mask, mask_index)

@@ -1,0 +1,72 @@
+"""Build, load and freeze the VQ-KD tokenizer used as the MIM target."""
+from typing import Optional, Union
+
+import torch
+import torch.nn as nn
+
+from beit2mm.registry import MODELS
+
+# Weights get_tokens() does not use: a tokenizer checkpoint may lack them
+# (e.g. an official 1-layer-decoder tokenizer loaded into a 3-layer config).
+OPTIONAL_PREFIXES = ('decoder.', 'decode_task_layer.', 'teacher.')
+
+
+def _state_dict_from_file(path: str) -> dict:
+    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    for key in ('state_dict', 'model'):
+        if isinstance(ckpt, dict) and key in ckpt:
+            ckpt = ckpt[key]
+    state = {}
+    for k, v in ckpt.items():
+        for prefix in ('module.', 'tokenizer.'):
+            if k.startswith(prefix):
+                k = k[len(prefix):]
+        state[k] = v
+    return state
+
+
+def load_tokenizer(tokenizer: Union[dict, nn.Module],
+                   checkpoint: Optional[str] = None,
+                   seed: int = 0) -> nn.Module:
+    """Build ``tokenizer`` (config or module), load ``checkpoint`` and freeze.
+
+    Without a checkpoint the tokenizer is initialised under ``seed`` with a
+    forked RNG, so every rank of a distributed run gets the same random
+    tokenizer and the global RNG stream is untouched.
+
+    Loading accepts our training checkpoints (``state_dict``) and converted
+    official ones (``model``); every weight ``get_tokens`` needs must be
+    present (a clear error lists the missing ones), decoder and teacher
+    weights may be absent.
+
+    Returns the tokenizer in eval mode with ``requires_grad=False`` and, if
+    it has ``freeze()``, in its frozen mode (quantizer without EMA,
+    k-means or collectives, staying in eval even if ``train()`` is called).
+    """
+    if isinstance(tokenizer, nn.Module):
+        tok = tokenizer
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            tok = MODELS.build(tokenizer)
+            if checkpoint is None and hasattr(tok, 'init_weights'):
+                tok.init_weights()
+    if not hasattr(tok, 'get_tokens'):
+        raise TypeError(f'{type(tok).__name__} has no get_tokens(images); '
+                        f'the BEiT v2 tokenizer must be a VQ-KD tokenizer '
+                        f'(type="beit2mm.VQKDTokenizer").')
+    if checkpoint is not None:
+        state = _state_dict_from_file(checkpoint)
+        missing, _ = tok.load_state_dict(state, strict=False)
+        needed = [k for k in missing if not k.startswith(OPTIONAL_PREFIXES)]
+        if needed:
+            raise KeyError(
+                f'tokenizer checkpoint {checkpoint!r} lacks {len(needed)} '
+                f'weights the tokenizer needs, e.g. {needed[:5]}; is it a '
+                f'VQ-KD checkpoint for this tokenizer config (official ones '
+                f'need tools/convert/vqkd_official_to_beit2mm.py first)?')
+    if hasattr(tok, 'freeze'):
+        tok.freeze()
+    tok.eval()
+    tok.requires_grad_(False)
+    return tok
