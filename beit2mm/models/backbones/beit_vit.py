@@ -151,7 +151,8 @@ class BEiTv2ViT(BaseModule):
             self.patch_resolution,
             self.num_heads) if use_shared_rel_pos_bias else None
 
-        dpr = torch.linspace(0, drop_path_rate, self.num_layers).tolist()
+        dpr = torch.linspace(0, drop_path_rate, self.num_layers,
+                             device='cpu').tolist()  # also under meta
         self.drop_path_rates = dpr
         self.layer_scale_init_value = layer_scale_init_value
         self.blocks = nn.ModuleList([
