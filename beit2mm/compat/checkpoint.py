@@ -219,7 +219,12 @@ def load_from_http(filename, map_location=None, model_dir=None,
     return ckpt
 
 
-_original_load_checkpoint = None
+# mmengine's originals, kept for tests that switch this fix off
+ORIGINALS = dict(
+    schemes=dict(mm_ckpt.CheckpointLoader._schemes),
+    load_checkpoint=mm_ckpt.CheckpointLoader.__dict__['load_checkpoint'],
+    load_from_local=mm_ckpt.load_from_local,
+    load_from_http=mm_ckpt.load_from_http)
 
 
 def _load_checkpoint(cls, filename, map_location=None, logger='current'):
@@ -227,7 +232,7 @@ def _load_checkpoint(cls, filename, map_location=None, logger='current'):
     plain form written by SafeCheckpointHook."""
     try:
         with torch.serialization.safe_globals(mmengine_safe_globals()):
-            ckpt = _original_load_checkpoint.__func__(
+            ckpt = ORIGINALS['load_checkpoint'].__func__(
                 cls, filename, map_location, logger)
     except UnsafeCheckpointError:
         raise
@@ -238,10 +243,7 @@ def _load_checkpoint(cls, filename, map_location=None, logger='current'):
 
 def install() -> None:
     """Route mmengine's checkpoint loading through :func:`safe_load`."""
-    global _original_load_checkpoint
     loader = mm_ckpt.CheckpointLoader
-    if _original_load_checkpoint is None:
-        _original_load_checkpoint = loader.__dict__['load_checkpoint']
     loader.register_scheme(prefixes='', loader=load_from_local, force=True)
     loader.register_scheme(prefixes=('http://', 'https://'),
                            loader=load_from_http, force=True)
