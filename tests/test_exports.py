@@ -154,7 +154,8 @@ def test_official_checkpoint_and_resize(pretrained, tmp_path):
 
 
 @pytest.mark.parametrize('arch,variant', [
-    ('base', 'beitv2_base_patch16_224'), ('large', 'beitv2_large_patch16_224')])
+    ('base', 'beitv2_base_patch16_224'),
+    ('large', 'beitv2_large_patch16_224')])
 def test_full_size_keys_match_timm_and_mmpretrain(arch, variant):
     """Key names and shapes of the real sizes (built on the meta device, no
     memory or init cost)."""

@@ -35,8 +35,8 @@ def test_shared_bias_is_copied_into_every_block():
     assert res.unexpected_keys == ['mask_token']
     shared = src.rel_pos_bias.relative_position_bias_table
     for blk in dst.blocks:
-        torch.testing.assert_close(blk.rel_pos_bias.relative_position_bias_table,
-                                   shared)
+        torch.testing.assert_close(
+            blk.rel_pos_bias.relative_position_bias_table, shared)
     # the tables are copies, not one tensor
     ptrs = {b.rel_pos_bias.relative_position_bias_table.data_ptr()
             for b in dst.blocks}
@@ -96,8 +96,8 @@ def test_hook_works_under_a_prefix_and_pretrained_init(tmp_path):
     dst.init_weights()
     shared = src.rel_pos_bias.relative_position_bias_table
     for blk in dst.blocks:
-        torch.testing.assert_close(blk.rel_pos_bias.relative_position_bias_table,
-                                   shared)
+        torch.testing.assert_close(
+            blk.rel_pos_bias.relative_position_bias_table, shared)
 
     class Wrapper(BaseModule):
         def __init__(self):

@@ -33,7 +33,8 @@ from beitv2_backbone_state import (expand_rel_pos_bias,  # noqa: E402
 
 from beit2mm.models.utils import relative_position_index  # noqa: E402
 
-# beit2mm (official) name inside a block -> mmpretrain BEiTTransformerEncoderLayer
+# beit2mm (= official) name inside a block -> mmpretrain's name in
+# BEiTTransformerEncoderLayer
 _BLOCK_RENAMES = [
     ('norm1.', 'ln1.'),
     ('norm2.', 'ln2.'),
@@ -101,7 +102,8 @@ def main():
     args = parser.parse_args()
     ckpt = convert(args.src, args.dst, args.img_size, args.with_head)
     keys = ckpt['state_dict']
-    layers = {k.split('.')[2] for k in keys if k.startswith('backbone.layers.')}
+    layers = {k.split('.')[2] for k in keys
+              if k.startswith('backbone.layers.')}
     print(f'wrote {args.dst}: {len(keys)} tensors, {len(layers)} layers, '
           f"final_norm={'backbone.ln1.weight' in keys}, "
           f"fc_norm(ln2)={'backbone.ln2.weight' in keys}")

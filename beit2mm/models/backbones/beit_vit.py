@@ -183,9 +183,9 @@ class BEiTv2ViT(BaseModule):
 
         if not -1 <= frozen_stages <= self.num_layers:
             raise ValueError(
-                f'frozen_stages={frozen_stages} is out of range; use -1 (train '
-                f'everything) up to num_layers={self.num_layers} (freeze the '
-                f'whole backbone, as for linear probing).')
+                f'frozen_stages={frozen_stages} is out of range; use -1 '
+                f'(train everything) up to num_layers={self.num_layers} '
+                f'(freeze the whole backbone, as for linear probing).')
         self.frozen_stages = frozen_stages
         self._freeze_stages()
         self._register_load_state_dict_pre_hook(self._adapt_rel_pos_bias)

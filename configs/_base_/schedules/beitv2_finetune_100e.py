@@ -14,9 +14,10 @@ optim_wrapper = dict(
         # lr of block i (0-based) = lr * rate ** (L - i); embeddings
         # rate ** (L + 1), head and fc_norm 1
         layer_decay_rate=0.65,
-        # official skip list: 1-D parameters, biases and model.no_weight_decay()
-        # = {pos_embed, cls_token}; the per-block relative position bias
-        # tables are decayed (--disable_weight_decay_on_rel_pos_bias is off)
+        # official skip list: 1-D parameters, biases and
+        # model.no_weight_decay() = {pos_embed, cls_token}; the per-block
+        # relative position bias tables are decayed
+        # (--disable_weight_decay_on_rel_pos_bias is off by default)
         no_decay_names=['cls_token', 'pos_embed']))
 
 # The official warmup rises linearly from 0; mmengine's LinearLR is
