@@ -85,9 +85,11 @@ class NormEMAQuantizer(nn.Module):
             training batch (paper: yes).
         kmeans_iters: k-means iterations (paper: 10).
         dead_code_threshold: 0 disables (the paper's setting). Otherwise a
-            code whose EMA count falls below it is restarted at a random
-            encoder output of the current batch, and its EMA state is reset
-            (count 1, sum = the new code). Must be in [0, 1).
+            code whose EMA count (assignments per step, all ranks) falls
+            below it is restarted at a random encoder output of the current
+            batch, and its EMA state is reset (count = the threshold, sum =
+            count x the new code), so a restarted code that still gets no
+            assignment is re-drawn at the next step.
         frozen: start in frozen mode (see :meth:`freeze`).
     """
 
@@ -107,10 +109,9 @@ class NormEMAQuantizer(nn.Module):
         if not 0. < decay < 1.:
             raise ValueError(f'decay must be in (0, 1), got {decay}; the '
                              f'paper uses 0.99.')
-        if not 0. <= dead_code_threshold < 1.:
-            raise ValueError(
-                f'dead_code_threshold must be in [0, 1) (0 = off; a restarted '
-                f'code starts with EMA count 1), got {dead_code_threshold}.')
+        if dead_code_threshold < 0:
+            raise ValueError(f'dead_code_threshold must be >= 0 (0 = off), '
+                             f'got {dead_code_threshold}.')
         self.num_codes = num_codes
         self.code_dim = code_dim
         self.decay = decay
@@ -203,9 +204,11 @@ class NormEMAQuantizer(nn.Module):
         d = self.decay
         self.cluster_size.mul_(d).add_(bins, alpha=1 - d)
         self.embed_avg.mul_(d).add_(sums, alpha=1 - d)
-        used = bins[:, None] > 0
-        mean = torch.where(used, l2norm(sums), self.codebook)
-        self.codebook.copy_(l2norm(self.codebook * d + mean * (1 - d)))
+        # l2(sum) = l2(mean); codes with no assignment keep their value
+        # exactly (not just up to the rounding of re-normalising them).
+        moved = l2norm(self.codebook * d + l2norm(sums) * (1 - d))
+        self.codebook.copy_(torch.where(bins[:, None] > 0, moved,
+                                        self.codebook))
         self.usage_counts.add_(bins)
         if self.dead_code_threshold > 0:
             self.restart_dead_codes(flat)
@@ -220,8 +223,10 @@ class NormEMAQuantizer(nn.Module):
                              device=flat.device)
         new = flat[pick]
         self.codebook.copy_(torch.where(dead[:, None], new, self.codebook))
-        self.embed_avg.copy_(torch.where(dead[:, None], new, self.embed_avg))
-        self.cluster_size.masked_fill_(dead, 1.)
+        thr = self.dead_code_threshold
+        self.embed_avg.copy_(
+            torch.where(dead[:, None], new * thr, self.embed_avg))
+        self.cluster_size.masked_fill_(dead, thr)
         if _dist_on():
             for buf in (self.codebook, self.embed_avg, self.cluster_size):
                 dist.broadcast(buf, src=0)
