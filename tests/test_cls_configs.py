@@ -80,6 +80,23 @@ def test_linear_probe_recipe():
         assert cfg.train_dataloader.batch_size * 8 == 16384
 
 
+def test_linear_probe_avg_pooling_option():
+    """The documented option out_type='avg_featmap' gives pooled features
+    from a still fully frozen backbone."""
+    from mmengine.registry import DefaultScope
+    cfg = _cfg('linear-probe_beitv2_vit-b_in1k.py')
+    cfg.model.backbone.update(arch=TINY, img_size=SIZE, patch_size=8,
+                              frozen_stages=TINY['num_layers'],
+                              out_type='avg_featmap', init_cfg=None)
+    cfg.model.neck.input_features = cfg.model.head.in_channels = 32
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        model = MODELS.build(cfg.model)
+    model.train()
+    assert not any(p.requires_grad for p in model.backbone.parameters())
+    feats = model.extract_feat(torch.randn(4, 3, SIZE, SIZE))
+    assert feats[0].shape == (4, 32)
+
+
 @pytest.mark.parametrize('name,params_m', [
     ('finetune_beitv2_vit-b_300e_in1k.py', 86.5),
     ('finetune_beitv2_vit-l_300e_in1k.py', 304.3),
