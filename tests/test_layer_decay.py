@@ -67,6 +67,8 @@ def test_lr_scales_and_weight_decay_by_hand():
         assert got[name][0] == pytest.approx(lr), name
         assert got[name][1] == wd, name
     assert set(got) == {n for n, _ in model.named_parameters()}
+    # the first group (whose lr mmengine logs) is not decayed
+    assert _build(model).optimizer.param_groups[0]['lr_scale'] == 1.0
 
 
 def test_no_decay_names_configurable_and_official_table_decay():

@@ -49,6 +49,8 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
 
     Each param group holds the parameters of one (layer id, decay) pair and
     carries ``lr_scale``, ``layer_id`` and ``param_names`` for inspection.
+    Groups are ordered from the last layer to the first, so the logged ``lr``
+    (mmengine logs the first group's) is the undecayed schedule value.
     """
     DEFAULT_NO_DECAY = ('cls_token', 'mask_token', 'pos_embed',
                         'relative_position_bias_table')
@@ -134,7 +136,9 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                     weight_decay=base_wd if decayed else 0.)
             groups[key]['params'].append(param)
             groups[key]['param_names'].append(name)
-        ordered = [groups[k] for k in sorted(groups)]
+        # highest layer first: mmengine logs the lr of the first group, which
+        # is then the undecayed schedule value (head, scale 1)
+        ordered = [groups[k] for k in sorted(groups, reverse=True)]
         params.extend(ordered)
 
         logger = MMLogger.get_current_instance()
