@@ -240,10 +240,11 @@ class VQKDTokenizer(BaseModel):
         if data_samples is None:
             data_samples = [DataSample() for _ in range(inputs.shape[0])]
         for i, sample in enumerate(data_samples):
-            sample.set_field(ids[i].view(*self.grid), 'tokens',
+            sample.set_field(ids[i].view(*self.grid).detach(), 'tokens',
                              field_type='data')
             if cos is not None:
-                sample.set_field(cos[i], 'rec_cos', field_type='metainfo')
+                sample.set_field(cos[i].detach(), 'rec_cos',
+                                 field_type='metainfo')
         return data_samples
 
     def forward(self, inputs: torch.Tensor, data_samples=None,
