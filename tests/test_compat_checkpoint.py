@@ -105,6 +105,30 @@ def test_pickle_payload_is_refused_and_never_runs(tmp_path):
     assert not osp.exists(marker)
 
 
+def test_url_loader_keeps_weights_only(tmp_path):
+    """mmengine's http(s) loader used torch.hub's weights_only=False
+    default; ours refuses the payload (a file:// URL stands in for http)."""
+    marker = str(tmp_path / 'pwned')
+    path = str(tmp_path / 'evil.pth')
+    torch.save({'state_dict': {}, 'meta': _Payload(marker)}, path)
+    assert mm_ckpt.CheckpointLoader._get_checkpoint_loader(
+        'https://x/y.pth') is safe_ckpt.load_from_http
+    with pytest.raises(UnsafeCheckpointError):
+        safe_ckpt.load_from_http('file://' + path,
+                                 model_dir=str(tmp_path / 'cache'))
+    assert not osp.exists(marker)
+
+
+def test_convert_trusted_stock_checkpoint(stock_ckpt, tmp_path):
+    out = str(tmp_path / 'plain.pth')
+    with pytest.raises(SystemExit):  # --trust is required
+        safe_ckpt._convert([stock_ckpt, out])
+    safe_ckpt._convert([stock_ckpt, out, '--trust'])
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(out) == []
+    hub = mm_ckpt._load_checkpoint(out)['message_hub']
+    assert hub['log_scalars']['train/loss'].current() == pytest.approx(0.5)
+
+
 class _Get:
     """Pickles as getattr(obj, name)."""
 

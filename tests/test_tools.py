@@ -181,3 +181,18 @@ def test_train_py_arguments():
     else:
         assert cfg.env_cfg.dist_cfg.backend == 'nccl'
         assert merged('--amp').optim_wrapper.type == 'AmpOptimWrapper'
+
+
+def test_slurm_environment_maps_to_torch_distributed(monkeypatch):
+    from beit2mm.engine import launch
+    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_PORT'):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv('SLURM_PROCID', '5')
+    monkeypatch.setenv('SLURM_NTASKS', '8')
+    monkeypatch.setenv('SLURM_LOCALID', '1')
+    monkeypatch.setenv('SLURM_NODELIST', 'node[1-2]')
+    monkeypatch.setenv('MASTER_ADDR', 'node1')
+    launch._slurm_env()
+    assert (os.environ['RANK'], os.environ['WORLD_SIZE'],
+            os.environ['LOCAL_RANK'], os.environ['MASTER_PORT']) == \
+        ('5', '8', '1', '29500')

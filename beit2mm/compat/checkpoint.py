@@ -24,10 +24,14 @@ Trade-off, as decided here:
 2. Checkpoints written by stock mmengine (older runs, other OpenMMLab tools)
    still load: while mmengine loads a checkpoint we allow the numpy data
    types above and HistoryBuffer, whose reconstruction only fills arrays and
-   attributes. ``builtins.getattr`` is *not* allowed: it would turn any
-   allowed object into a way to reach arbitrary callables (a pickle gadget).
-   The name ``builtins.getattr`` is instead bound to :func:`_history_getattr`,
-   which only returns HistoryBuffer's own statistics methods and refuses
+   attributes. The real ``builtins.getattr`` is *not* allowed: with it a
+   file reaches any object without naming it (``getattr(getattr,
+   '__self__')`` is the builtins module, hence ``eval``, ``exec``, ``open``,
+   ``__import__``) and can hand it to code that calls it later, e.g.
+   ``HistoryBuffer.__setstate__`` installs class-wide statistics methods
+   that the LoggerHook calls. The name ``builtins.getattr`` is instead bound
+   to :func:`_history_getattr`, which only returns HistoryBuffer's own
+   statistics methods (``min``, ``max``, ``current``, ``mean``) and refuses
    everything else.
 
 Everything else (``os.system``, ``subprocess.Popen``, custom classes, ...)
