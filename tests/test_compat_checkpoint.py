@@ -171,7 +171,7 @@ def test_plain_form_round_trip(tmp_path):
     assert to_plain(sd) is sd and from_plain(sd) is sd
 
 
-# -- atomic checkpoints ------------------------------------------------------------
+# -- atomic checkpoints ----------------------------------------------------
 class _Killed(BaseException):
     """Stands for the process dying (not an Exception: nothing catches it)."""
 
@@ -220,6 +220,8 @@ def test_kill_during_save_keeps_last_complete_checkpoint(tmp_path,
     assert not osp.exists(work_dir / 'iter_2.pth')
     # what we write needs no allow-list at all
     assert torch.serialization.get_unsafe_globals_in_checkpoint(last) == []
+    # a real kill -9 leaves the partial temp file behind; resume removes it
+    (work_dir / '.iter_2.pth.tmp4242').write_bytes(b'partial')
     runner = _tiny_runner(work_dir, data, 'beit2mm.SafeCheckpointHook',
                           resume=True)
     runner.train()

@@ -136,7 +136,7 @@ def safe_load(filename, map_location=None, loader=None):
         raise _refusal(filename, err) from None
 
 
-# -- plain form: what SafeCheckpointHook writes ---------------------------------
+# -- plain form: what SafeCheckpointHook writes ---------------------------
 def to_plain(obj):
     """Replace HistoryBuffers, numpy arrays and numpy scalars (recursively in
     dicts / lists / tuples) by tensors, Python numbers and tagged dicts that
@@ -194,7 +194,7 @@ def _map_children(obj, fn):
     return obj
 
 
-# -- mmengine wiring --------------------------------------------------------------
+# -- mmengine wiring -------------------------------------------------------
 def load_from_local(filename, map_location=None):
     """mmengine's local loader, with weights_only=True and the allow-list."""
     filename = osp.expanduser(filename)

@@ -2,6 +2,7 @@
 import contextlib
 import os
 import os.path as osp
+import re
 
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend
@@ -28,8 +29,15 @@ def atomic_replace(tmp: str, dst: str) -> None:
         _fsync(osp.dirname(dst) or '.')  # every platform
 
 
+def _tmp_name(name: str) -> str:
+    return f'.{name}.tmp{os.getpid()}'
+
+
+_TMP = re.compile(r'^\..+\.tmp\d+$')
+
+
 def atomic_write_text(path: str, text: str) -> None:
-    tmp = osp.join(osp.dirname(path), f'.{osp.basename(path)}.tmp{os.getpid()}')
+    tmp = osp.join(osp.dirname(path), _tmp_name(osp.basename(path)))
     with open(tmp, 'w') as f:
         f.write(text)
     atomic_replace(tmp, path)
@@ -53,6 +61,16 @@ class SafeCheckpointHook(CheckpointHook):
       without any allow-list; beit2mm's loader restores the message hub.
     """
 
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        # partial files left by a process killed while saving
+        if self._is_local() and is_main_process():
+            for folder in {self.out_dir, runner.work_dir}:
+                if osp.isdir(folder):
+                    for name in os.listdir(folder):
+                        if _TMP.match(name):
+                            os.remove(osp.join(folder, name))
+
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         for key in list(checkpoint):
             checkpoint[key] = to_plain(checkpoint[key])
@@ -65,7 +83,7 @@ class SafeCheckpointHook(CheckpointHook):
         file, then :func:`atomic_replace` onto ``out_dir/filename``."""
         if not self._is_local() or not is_main_process():
             return save(out_dir, filename, *args, **kwargs)
-        tmp_name = f'.{filename}.tmp{os.getpid()}'
+        tmp_name = _tmp_name(filename)
         tmp = osp.join(out_dir, tmp_name)
         try:
             save(out_dir, tmp_name, *args, **kwargs)
