@@ -211,3 +211,16 @@ def test_build_errors_are_clear(tmp_path):
     with pytest.raises(ValueError, match='has 16 patches'):
         TRANSFORMS.build(dict(type='BlockwiseMaskGenerator', input_size=4,
                           num_masking_patches=17))
+
+
+def test_fast_trunc_normal_matches_the_truncated_distribution():
+    from beit2mm.models.utils import trunc_normal_
+    torch.manual_seed(0)
+    w = trunc_normal_(torch.empty(200_000), std=0.02, a=-0.02, b=0.02)
+    assert w.min() >= -0.02 and w.max() <= 0.02
+    # std of N(0, s^2) truncated at +-1 s: s * sqrt(1 - 2 phi(1) / (2 Phi(1) - 1))
+    assert abs(w.std().item() / 0.02 - 0.5376) < 0.005
+    assert abs(w.mean().item()) < 1e-4
+    ref = torch.nn.init.trunc_normal_(torch.empty(200_000), std=0.02,
+                                      a=-0.02, b=0.02)
+    assert abs(ref.std().item() - w.std().item()) < 2e-4

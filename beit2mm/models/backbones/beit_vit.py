@@ -9,7 +9,7 @@ import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 
 from beit2mm.registry import MODELS
-from ..utils import RelativePositionBias, TransformerBlock
+from ..utils import RelativePositionBias, TransformerBlock, trunc_normal_
 from .rel_pos_loading import adapt_rel_pos_bias
 
 
@@ -200,7 +200,7 @@ class BEiTv2ViT(BaseModule):
             return
 
         def trunc_(t):
-            nn.init.trunc_normal_(t, std=.02, a=-.02, b=.02)
+            trunc_normal_(t, std=.02, a=-.02, b=.02)
 
         for t in (self.cls_token, self.mask_token, self.pos_embed):
             if t is not None:

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from beit2mm.registry import MODELS
+from ..utils import trunc_normal_
 
 
 @MODELS.register_module()
@@ -52,8 +53,8 @@ class MIMHead(BaseModule):
             return
         for fc in (self.fc, self.fc_cls_pt):
             if fc is not None:
-                nn.init.trunc_normal_(fc.weight, std=self.init_std,
-                                      a=-self.init_std, b=self.init_std)
+                trunc_normal_(fc.weight, std=self.init_std,
+                              a=-self.init_std, b=self.init_std)
                 nn.init.zeros_(fc.bias)
         self._is_init = True
 

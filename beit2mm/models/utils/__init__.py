@@ -1,6 +1,7 @@
 from .attention import Attention
 from .rel_pos_bias import RelativePositionBias, relative_position_index
 from .transformer_layer import Mlp, TransformerBlock
+from .weight_init import trunc_normal_
 
 __all__ = ['Attention', 'RelativePositionBias', 'relative_position_index',
-           'Mlp', 'TransformerBlock']
+           'Mlp', 'TransformerBlock', 'trunc_normal_']
