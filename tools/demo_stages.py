@@ -29,9 +29,12 @@ ORDER = list(STAGES)
 DATA_SIZES = dict(full=dict(cls_train=200, cls_val=50, seg_train=400,
                             seg_val=100),
                   quick=dict(cls_train=4, cls_val=2, seg_train=6, seg_val=4))
-# a local DINO ViT-S/8 checkpoint is used as the teacher when present
+# The demo's teacher is a random-init DINOTeacher (timm ViT-Ti/16) unless a
+# local DINO ViT-S/16 checkpoint is found: $BEIT2MM_DEMO_TEACHER, or timm's
+# Hugging Face cache. Nothing is downloaded.
 TEACHER_ENV = 'BEIT2MM_DEMO_TEACHER'
-TEACHER_HF = 'models--timm--vit_small_patch8_224.dino'
+TEACHER_MODEL = 'vit_small_patch16_224.dino'
+TEACHER_HF = 'models--timm--' + TEACHER_MODEL
 
 
 class SkipStage(Exception):
@@ -39,7 +42,7 @@ class SkipStage(Exception):
 
 
 def find_teacher_weights():
-    """A local DINO ViT-S/8 checkpoint: $BEIT2MM_DEMO_TEACHER, else timm's
+    """A local DINO ViT-S/16 checkpoint: $BEIT2MM_DEMO_TEACHER, else timm's
     Hugging Face cache. None -> the teacher is randomly initialised."""
     path = os.environ.get(TEACHER_ENV)
     if path:
@@ -122,6 +125,7 @@ def run_tool(tool, args, log_path, progress, launcher):
                                 stderr=subprocess.STDOUT, text=True)
         for line in proc.stdout:
             log.write(line)
+            log.flush()
             progress.on_log_line(line)
         rc = proc.wait()
     if rc:
@@ -144,6 +148,10 @@ def train_stage(ctx, stage, overrides):
             train_cfg=dict(max_iters=2, val_interval=2),
             default_hooks=dict(logger=dict(interval=1),
                                checkpoint=dict(interval=2)))
+    if ctx['launcher'] == 'inprocess':
+        # mmengine keeps one visualizer per name for the whole process; give
+        # each stage its own, so that its scalars land in its own work dir
+        overrides['visualizer'] = dict(name=f'demo_{stage}_{id(ctx)}')
     cfg = write_stage_config(
         osp.join(ctx['work_dir'], 'configs', stage + '.py'), base, overrides)
     run_tool('train.py', [cfg, '--work-dir', wd],
@@ -186,29 +194,30 @@ def vqkd(ctx):
     o = _data_overrides(_need(ctx, 'cls_root', 'data'), ('train', 'val'))
     teacher = ctx.get('teacher_weights')
     if teacher:
-        o['model'] = dict(teacher=dict(pretrained=teacher))
+        o['model'] = dict(teacher=dict(model_name=TEACHER_MODEL,
+                                       pretrained=teacher))
     wd = train_stage(ctx, 'vqkd', o)
     _, val = read_scalars(wd)
     ctx['results'].update(
         vqkd_checkpoint=last_checkpoint(wd),
-        teacher='DINO ViT-S/8 ' + (f'weights from {teacher}' if teacher
-                                   else 'random init (no local weights)'),
+        teacher=(f'DINOTeacher {TEACHER_MODEL}, weights {teacher}' if teacher
+                 else 'DINOTeacher vit_tiny_patch16_224, random init (no '
+                 'local weights found)'),
         codebook_usage=last_value(val, 'vqkd/codebook_usage',
                                   'codebook_usage'),
-        rec_cosine=last_value(val, 'vqkd/rec_cosine', 'rec_cosine'))
+        rec_cosine=last_value(val, 'vqkd/rec_cos', 'vqkd/rec_cosine'))
 
 
 def pretrain(ctx):
     """BEiT v2 pretraining with the frozen tokenizer."""
     o = _data_overrides(_need(ctx, 'cls_root', 'data'), ('train', ))
-    o['model'] = dict(tokenizer=dict(
-        checkpoint=_need(ctx, 'vqkd_checkpoint', 'vqkd')))
+    o['model'] = dict(tokenizer_ckpt=_need(ctx, 'vqkd_checkpoint', 'vqkd'))
     wd = train_stage(ctx, 'pretrain', o)
     train, _ = read_scalars(wd)
     ctx['results'].update(
         pretrain_checkpoint=last_checkpoint(wd),
-        mim_acc=last_value(train, 'mim_acc', 'acc_mim', 'accuracy_mim'),
-        mim_acc_aggregation=last_value(train, 'cls_pt_acc', 'acc_cls_pt'))
+        mim_acc=last_value(train, 'acc_mim'),
+        mim_acc_aggregation=last_value(train, 'acc_cls_pt'))
 
 
 def _probe(ctx, stage, key, pretrained):

@@ -1,0 +1,73 @@
+# Stage 2 of `make demo`: BEiT v2 masked image modeling (paper Sec. 2.3) on the
+# Shapes data with the stage-1 tokenizer. It inherits the real ViT-B recipe
+# (configs/beitv2_vit-b_300e.py: BEiTv2 algorithm with a frozen tokenizer,
+# block-wise masking, two-view crop, patch aggregation neck, shared MIM head)
+# and only shrinks it:
+# - 64 px, patch 8 -> 8 x 8 patches; 25 of 64 masked (ViT-B: 75 of 196, the
+#   same 38 %), blocks of at least 4 patches (16 of 196 in the paper)
+# - backbone 6 x 128-d, 4 heads, layer scale 0.1 as base; patch aggregation
+#   from layer 4 of 6 (paper: layer 9 of 12) through 2 blocks
+# - vocabulary 128 = the tokenizer's codebook
+# - batch 32, fp32 (no AMP on CPU), AdamW lr 1.5e-3 unscaled (the paper's
+#   value, at batch 2048), 40 warmup iterations, cosine to 1e-5
+_base_ = ['../../../configs/beitv2_vit-b_300e.py']
+
+data_root = 'work_dirs/demo/data/cls'
+img_size = 64
+patch_size = 8
+embed_dims = 128
+num_codes = 128
+max_iters = 500
+tokenizer_ckpt = 'work_dirs/demo/vqkd/iter_300.pth'
+
+arch = dict(embed_dims=embed_dims, num_layers=6, num_heads=4, mlp_ratio=4.,
+            layer_scale_init_value=0.1)
+model = dict(
+    backbone=dict(arch=dict(_delete_=True, **arch), img_size=img_size, patch_size=patch_size),
+    neck=dict(arch=dict(_delete_=True, **arch), num_layers=2, early_layers=4),
+    head=dict(embed_dims=embed_dims, num_codes=num_codes),
+    # must match projects/tiny_beitv2/configs/vqkd_tiny_shapes64.py
+    tokenizer=dict(arch=dict(_delete_=True, encoder=dict(embed_dims=96, num_layers=4,
+                                          num_heads=3),
+                             decoder=dict(embed_dims=96, num_layers=1,
+                                          num_heads=3)),
+                   img_size=img_size, patch_size=patch_size,
+                   num_codes=num_codes),
+    tokenizer_ckpt=tokenizer_ckpt)
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
+         hue=0.),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='beit2mm.TwoViewRandomResizedCrop', scale=img_size,
+         second_scale=img_size, crop_ratio_range=(0.2, 1.0),
+         aspect_ratio_range=(3. / 4., 4. / 3.), interpolation='bicubic',
+         second_interpolation='bicubic'),
+    dict(type='beit2mm.BlockwiseMaskGenerator', input_size=img_size // patch_size,
+         num_masking_patches=25, min_num_patches=4),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(
+    batch_size=32, num_workers=0, persistent_workers=False, pin_memory=False,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(type='CustomDataset', data_root=data_root,
+                 data_prefix='train', pipeline=train_pipeline))
+
+optim_wrapper = dict(
+    type='OptimWrapper', _delete_=True,
+    optimizer={{_base_.optim_wrapper.optimizer}},
+    clip_grad={{_base_.optim_wrapper.clip_grad}},
+    paramwise_cfg={{_base_.optim_wrapper.paramwise_cfg}})
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=40),
+    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=False, begin=40,
+         end=max_iters),
+]
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
+auto_scale_lr = dict(enable=False)
+default_hooks = dict(
+    logger=dict(interval=20),
+    checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1))
+log_processor = dict(by_epoch=False)
+randomness = dict(seed=0, diff_rank_seed=False)

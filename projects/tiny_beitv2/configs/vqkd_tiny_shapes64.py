@@ -1,0 +1,86 @@
+# Stage 1 of `make demo`: a VQ-KD tokenizer (paper Sec. 2.2) on the Shapes data,
+# small enough for a 2-core CPU. It inherits the real DINO-teacher recipe
+# (configs/vqkd/vqkd_vit-b_dino-b16_100e_in1k.py: model, quantizer, losses,
+# codebook hooks, VQKDMetric) and only shrinks it:
+# - 64 px images, patch 8 -> an 8 x 8 token grid (ViT-B: 224 px, patch 16, 14 x 14)
+# - encoder 4 x 96-d, decoder 1 x 96-d (the released DINO tokenizer also has a
+#   1-block decoder), codebook 128 x 32 (paper 8192 x 32: a few shapes and
+#   textures need far fewer codes)
+# - teacher: a DINOTeacher with timm's ViT-Ti/16 at 64 px; its 4 x 4 grid is
+#   resampled to the 8 x 8 student grid. No weights are downloaded: it is
+#   randomly initialised unless tools/demo.py finds a local checkpoint
+#   (model.teacher.pretrained=FILE), so the tokenizer distils random (but
+#   fixed) features of the image -- see projects/tiny_beitv2/README.md.
+# - batch 32, fp32, AdamW lr 1e-3 (2e-4 at batch 512 in the paper; a tiny model
+#   on a tiny dataset tolerates more), 40 warmup iterations, cosine to 1e-5.
+_base_ = ['../../../configs/vqkd/vqkd_vit-b_dino-b16_100e_in1k.py']
+
+data_root = 'work_dirs/demo/data/cls'
+img_size = 64
+num_codes = 128
+max_iters = 300
+
+model = dict(
+    arch=dict(_delete_=True,
+              encoder=dict(embed_dims=96, num_layers=4, num_heads=3),
+              decoder=dict(embed_dims=96, num_layers=1, num_heads=3)),
+    img_size=img_size,
+    patch_size=8,
+    num_codes=num_codes,
+    teacher=dict(model_name='vit_tiny_patch16_224', pretrained=None,
+                 img_size=img_size))
+
+# the recipe's augmentation (RandomResizedCrop + flip), at 64 px
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='RandomResizedCrop', scale=img_size, crop_ratio_range=(0.3, 1.0),
+         backend='pillow', interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PackInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=img_size, edge='short', backend='pillow',
+         interpolation='bicubic'),
+    dict(type='CenterCrop', crop_size=img_size),
+    dict(type='PackInputs'),
+]
+# ImageNet-style class folders (train/ and val/) read by mmpretrain's
+# CustomDataset, the base class of its ImageNet dataset
+train_dataloader = dict(
+    batch_size=32, num_workers=0, persistent_workers=False, pin_memory=False,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(_delete_=True, type='CustomDataset', data_root=data_root,
+                 data_prefix='train', pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=100, num_workers=0, persistent_workers=False, pin_memory=False,
+    dataset=dict(_delete_=True, type='CustomDataset', data_root=data_root,
+                 data_prefix='val', pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(num_codes=num_codes)
+test_evaluator = val_evaluator
+
+optim_wrapper = dict(type='OptimWrapper', _delete_=True,
+                     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.99),
+                                    weight_decay=1e-4),
+                     paramwise_cfg={{_base_.optim_wrapper.paramwise_cfg}})
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=40),
+    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=False, begin=40,
+         end=max_iters),
+]
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters,
+                 val_interval=max_iters)
+auto_scale_lr = dict(base_batch_size=32, enable=False)
+
+default_hooks = dict(
+    logger=dict(interval=20),
+    checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1))
+custom_hooks = [dict(type='beit2mm.CodebookUsageHook', interval=20)]
+# usage / perplexity are measured once per logging interval: log that value
+# (a window of 1; the base config's 'current' lacks the window size that
+# iteration-based logging needs)
+log_processor = dict(by_epoch=False, custom_cfg=[
+    dict(data_src='codebook_usage', method_name='mean', window_size=1),
+    dict(data_src='perplexity', method_name='mean', window_size=1),
+])
