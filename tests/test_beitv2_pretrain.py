@@ -224,3 +224,37 @@ def test_fast_trunc_normal_matches_the_truncated_distribution():
     ref = torch.nn.init.trunc_normal_(torch.empty(200_000), std=0.02,
                                       a=-0.02, b=0.02)
     assert abs(ref.std().item() - w.std().item()) < 2e-4
+
+
+def test_real_vqkd_tokenizer_from_checkpoint_stays_frozen(tmp_path):
+    """VQKDTokenizer (tiny, random) saved with a decoder by its own training,
+    loaded for pretraining with teacher=None: same tokens, frozen through
+    training steps (codebook, EMA buffers and weights bit-identical)."""
+    from beit2mm.models.tokenizers import VQKDTokenizer
+    arch = dict(encoder=dict(embed_dims=32, num_layers=1, num_heads=4),
+                decoder=dict(embed_dims=32, num_layers=1, num_heads=4))
+    cfg = dict(type='beit2mm.VQKDTokenizer', arch=arch, img_size=32,
+               patch_size=8, num_codes=CODES, code_dim=8, teacher=None)
+    torch.manual_seed(3)
+    src = VQKDTokenizer(**{k: v for k, v in cfg.items() if k != 'type'},
+                        decoder_out_dim=24)
+    src.init_weights()
+    path = str(tmp_path / 'vqkd.pth')
+    torch.save({'state_dict': src.state_dict(), 'meta': {}}, path)
+    model = build(tokenizer=cfg, tokenizer_ckpt=path,
+                  allow_random_tokenizer=False)
+    tok = model.tokenizer
+    assert tok.decoder is None and tok.frozen
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    src.freeze()  # in train mode its quantizer would k-means init first
+    assert torch.equal(model.get_targets(x), src.get_tokens(x).flatten(1))
+    before = {k: v.clone() for k, v in tok.state_dict().items()}
+    model.train()
+    optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-3))
+    for step in range(2):
+        inputs, mask = batch(seed=step)
+        loss, _ = model.parse_losses(model(inputs, mode='loss', mask=mask))
+        optim.update_params(loss)
+    for k, v in tok.state_dict().items():
+        assert torch.equal(before[k], v), k
+    assert not tok.training and not tok.quantize.training

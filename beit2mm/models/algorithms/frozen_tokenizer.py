@@ -34,28 +34,40 @@ def load_tokenizer(tokenizer: Union[dict, nn.Module],
     forked RNG, so every rank of a distributed run gets the same random
     tokenizer and the global RNG stream is untouched.
 
-    Loading accepts our training checkpoints (``state_dict``) and converted
-    official ones (``model``); every weight ``get_tokens`` needs must be
-    present (a clear error lists the missing ones), decoder and teacher
-    weights may be absent.
+    A config whose class has ``from_checkpoint`` (``VQKDTokenizer``) is
+    loaded with it: our training checkpoints and official unilm ones; with
+    ``teacher=None`` only the encoder and quantizer are built and loaded.
+    Otherwise (e.g. a module) the state dict under ``state_dict``/``model``
+    is loaded; every weight ``get_tokens`` needs must be present (a clear
+    error lists the missing ones), decoder and teacher weights may be
+    absent.
 
     Returns the tokenizer in eval mode with ``requires_grad=False`` and, if
     it has ``freeze()``, in its frozen mode (quantizer without EMA,
     k-means or collectives, staying in eval even if ``train()`` is called).
     """
+    loaded = False
     if isinstance(tokenizer, nn.Module):
         tok = tokenizer
     else:
+        cls = MODELS.get(tokenizer['type'])
+        if cls is None:
+            raise KeyError(f'unknown tokenizer type {tokenizer["type"]!r}')
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            tok = MODELS.build(tokenizer)
-            if checkpoint is None and hasattr(tok, 'init_weights'):
-                tok.init_weights()
+            if checkpoint is not None and hasattr(cls, 'from_checkpoint'):
+                # VQKDTokenizer: our checkpoints and official unilm ones
+                cfg = {k: v for k, v in tokenizer.items() if k != 'type'}
+                tok, loaded = cls.from_checkpoint(checkpoint, **cfg), True
+            else:
+                tok = MODELS.build(tokenizer)
+                if checkpoint is None and hasattr(tok, 'init_weights'):
+                    tok.init_weights()
     if not hasattr(tok, 'get_tokens'):
         raise TypeError(f'{type(tok).__name__} has no get_tokens(images); '
                         f'the BEiT v2 tokenizer must be a VQ-KD tokenizer '
                         f'(type="beit2mm.VQKDTokenizer").')
-    if checkpoint is not None:
+    if checkpoint is not None and not loaded:
         state = _state_dict_from_file(checkpoint)
         missing, _ = tok.load_state_dict(state, strict=False)
         needed = [k for k in missing if not k.startswith(OPTIONAL_PREFIXES)]

@@ -1,0 +1,39 @@
+# ImageNet-1k for BEiT v2 pretraining (official datasets.py
+# DataAugmentationForBEiT): ColorJitter(0.4, 0.4, 0.4) -> horizontal flip ->
+# one RandomResizedCrop (scale 0.2-1, ratio 3/4-4/3) resized twice, 224 bicubic
+# for the student and the tokenizer's resolution (224, bicubic) for the
+# tokenizer; 75 of 14 x 14 patches masked block-wise (min block 16).
+# Normalisation happens in the model's BEiTv2DataPreprocessor.
+dataset_type = 'ImageNet'
+data_root = 'data/imagenet/'
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
+         hue=0.),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='beit2mm.TwoViewRandomResizedCrop', scale=224, second_scale=224,
+         crop_ratio_range=(0.2, 1.0), aspect_ratio_range=(3. / 4., 4. / 3.),
+         interpolation='bicubic', second_interpolation='bicubic'),
+    dict(type='beit2mm.BlockwiseMaskGenerator', input_size=14,
+         num_masking_patches=75, min_num_patches=16),
+    dict(type='PackInputs'),
+]
+
+# 256 images per GPU x 8 GPUs = 2048 (official). data_prefix='train' with no
+# ann_file scans data_root/train/<class>/ (mmpretrain ImageNet layout); any
+# folder of class sub-folders works with dataset.type='CustomDataset'.
+train_dataloader = dict(
+    batch_size=256,
+    num_workers=10,
+    persistent_workers=True,
+    pin_memory=True,
+    drop_last=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        data_prefix='train',
+        ann_file='',
+        pipeline=train_pipeline))

@@ -1,0 +1,43 @@
+# BEiT v2 ViT-B/16 pretraining model (paper Sec. 2.3 / 3.1, official
+# modeling_pretrain.py beit_base_patch16_224_8k_vocab_cls_pt):
+# shared relative position bias, no absolute position embedding, layer scale
+# 0.1 (from the arch table), [MASK] token; patch aggregation from layer 9 with
+# 2 blocks; one shared 768 -> 8192 MIM head.
+drop_path_rate = 0.  # 0 for 300 epochs, 0.1 for 1600 epochs (official)
+
+model = dict(
+    type='beit2mm.BEiTv2',
+    backbone=dict(
+        type='beit2mm.BEiTv2ViT',
+        arch='base',
+        img_size=224,
+        patch_size=16,
+        drop_path_rate=drop_path_rate,
+        use_abs_pos_emb=False,
+        use_shared_rel_pos_bias=True,
+        with_mask_token=True,
+        out_type='raw'),
+    neck=dict(
+        type='beit2mm.BEiTv2Neck',
+        arch='base',
+        num_layers=2,      # official head_layers / --shared_lm_head default
+        early_layers=9,    # official --early_layers 9 (base)
+        drop_path_rate=drop_path_rate),
+    head=dict(type='beit2mm.MIMHead', embed_dims=768, num_codes=8192,
+              shared=True),
+    # The frozen VQ-KD tokenizer: only its encoder and quantizer are built
+    # (teacher=None), so 1- and 3-layer-decoder checkpoints both load.
+    tokenizer=dict(type='beit2mm.VQKDTokenizer', arch='base', img_size=224,
+                   patch_size=16, num_codes=8192, code_dim=32, teacher=None),
+    # Set by the stage config (CLIP- or DINO-distilled tokenizer).
+    tokenizer_ckpt=None,
+    allow_random_tokenizer=False,
+    save_tokenizer=False,
+    # student view: ImageNet mean/std; tokenizer view: x / 127.5 - 1
+    data_preprocessor=dict(
+        type='beit2mm.BEiTv2DataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        second_mean=[127.5, 127.5, 127.5],
+        second_std=[127.5, 127.5, 127.5],
+        to_rgb=True))

@@ -1,0 +1,39 @@
+# BEiT v2 pretraining schedule, 300 epochs (official run_beitv2_pretraining.py
+# and the paper's appendix): AdamW lr 1.5e-3 at batch 2048, betas (0.9, 0.98),
+# eps 1e-8, weight decay 0.05, grad clip 3.0, 10 warmup epochs, per-step cosine
+# to 1e-5, AMP.
+optim_wrapper = dict(
+    # fp16 AMP with mmengine's default dynamic loss scale; on a machine
+    # without CUDA override with optim_wrapper.type=OptimWrapper
+    type='AmpOptimWrapper',
+    optimizer=dict(type='AdamW', lr=1.5e-3, betas=(0.9, 0.98), eps=1e-8,
+                   weight_decay=0.05),
+    clip_grad=dict(max_norm=3.0),
+    paramwise_cfg=dict(
+        # no decay on 1-D parameters (biases, norms, q/v biases, layer-scale
+        # gammas), as the official get_parameter_groups ...
+        flat_decay_mult=0.,
+        bias_decay_mult=0.,
+        norm_decay_mult=0.,
+        # ... and on the tokens and the relative position bias table
+        # (issue 4; the official code exempts cls_token and pos_embed)
+        custom_keys={
+            'cls_token': dict(decay_mult=0.),
+            'mask_token': dict(decay_mult=0.),
+            'pos_embed': dict(decay_mult=0.),
+            'relative_position_bias_table': dict(decay_mult=0.),
+        }))
+
+# The official warmup starts from 0; LinearLR needs a positive start factor.
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=10,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=10,
+         end=300, convert_to_iter_based=True),
+]
+
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=300)
+
+# lr 1.5e-3 is for 8 GPUs x 256 images; other total batch sizes rescale it
+# linearly (enabled here, a no-op at 2048).
+auto_scale_lr = dict(base_batch_size=2048, enable=True)
