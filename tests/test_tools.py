@@ -16,6 +16,7 @@ import sys
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 
 import beit2mm  # noqa: F401
 from beit2mm.compat.checkpoint import UnsafeCheckpointError
@@ -24,6 +25,17 @@ from conftest import write_image_folder
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CFG = osp.join(ROOT, 'configs', 'tiny', 'tiny_vit_classifier.py')
 TIMEOUT = 300
+
+
+@pytest.fixture(autouse=True, scope='module')
+def _restore_default_scope():
+    """A Runner makes 'beit2mm' the current default scope for the whole
+    process; later tests building from mmseg's registries would silently
+    get mmpretrain's classes. Put the previous scopes back."""
+    saved = DefaultScope._instance_dict.copy()
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)
 
 
 def _tool(name):
