@@ -38,6 +38,7 @@ def save_pretraining_ckpt(path, official=False):
     sd = m.state_dict()
     if official:  # unilm: keys under 'model', no prefix, with the MIM head
         sd['lm_head.weight'] = torch.zeros(8, 32)
+        sd['rel_pos_bias.relative_position_index'] = torch.zeros(10, 10).long()
         ckpt = {'model': sd}
     else:  # beit2mm pretraining algorithm: 'backbone.' under 'state_dict'
         ckpt = {'state_dict': {'backbone.' + k: v for k, v in sd.items()}}
@@ -101,6 +102,11 @@ def test_seg_backbone_loading_is_loud(tmp_path):
         bigger.init_weights()
     with pytest.raises(ValueError, match='final_norm'):
         BEiTv2SegViT(arch=TINY, final_norm=True)
+    missing = BEiTv2SegViT(
+        arch=TINY, img_size=48, out_indices=[3],
+        init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'no.pth')))
+    with pytest.raises(FileNotFoundError, match='init_cfg.checkpoint'):
+        missing.init_weights()
 
 
 def test_converter_gives_the_same_features(tmp_path):

@@ -1,5 +1,6 @@
 """BEiT v2 ViT as a dense-prediction backbone (mmseg), with loud checkpoint
 loading."""
+import os.path as osp
 from typing import Dict, Optional, Sequence
 
 import torch
@@ -49,6 +50,13 @@ def load_pretrained_backbone(backbone: torch.nn.Module,
             which would leave it randomly initialised with a log line.
     """
     logger = MMLogger.get_current_instance()
+    if '://' not in checkpoint and not osp.isfile(checkpoint):
+        raise FileNotFoundError(
+            f'pretrained backbone checkpoint {checkpoint} not found: pretrain '
+            f'one (configs/beitv2_vit-*.py), or point '
+            f'model.backbone.init_cfg.checkpoint at yours (beit2mm, official '
+            f'BEiT v2, or tools/convert/beit2mm_to_mmseg.py output), e.g. '
+            f'--cfg-options model.backbone.init_cfg.checkpoint=PATH.')
     ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
     state = checkpoint_state_dict(ckpt)
     if prefix is None:
