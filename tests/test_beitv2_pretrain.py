@@ -258,3 +258,111 @@ def test_real_vqkd_tokenizer_from_checkpoint_stays_frozen(tmp_path):
     for k, v in tok.state_dict().items():
         assert torch.equal(before[k], v), k
     assert not tok.training and not tok.quantize.training
+
+
+def _official_index(wh, ww):
+    """The official relative_position_index, written out with loops."""
+    n = wh * ww
+    num_rel = (2 * wh - 1) * (2 * ww - 1)
+    index = torch.zeros(n + 1, n + 1, dtype=torch.long)
+    for i in range(n):
+        for j in range(n):
+            dy = i // ww - j // ww + wh - 1
+            dx = i % ww - j % ww + ww - 1
+            index[i + 1, j + 1] = dy * (2 * ww - 1) + dx
+    index[0, :] = num_rel
+    index[:, 0] = num_rel + 1
+    index[0, 0] = num_rel + 2
+    return index
+
+
+def _official_forward(sd, x, mask, heads, early, depth, eps=1e-6):
+    """Official VisionTransformerForMaskedImageModelingCLS.forward, written
+    functionally on the official key names."""
+    def block(p, x, bias):
+        B, N, C = x.shape
+        h = F.layer_norm(x, (C,), sd[p + 'norm1.weight'],
+                         sd[p + 'norm1.bias'], eps)
+        qkv_b = torch.cat([sd[p + 'attn.q_bias'],
+                           torch.zeros_like(sd[p + 'attn.v_bias']),
+                           sd[p + 'attn.v_bias']])
+        qkv = F.linear(h, sd[p + 'attn.qkv.weight'], qkv_b)
+        q, k, v = qkv.reshape(B, N, 3, heads, -1).permute(2, 0, 3, 1, 4)
+        attn = (q * (C // heads) ** -0.5) @ k.transpose(-2, -1) + bias
+        h = (attn.softmax(-1) @ v).transpose(1, 2).reshape(B, N, C)
+        h = F.linear(h, sd[p + 'attn.proj.weight'], sd[p + 'attn.proj.bias'])
+        x = x + sd[p + 'gamma_1'] * h
+        h = F.layer_norm(x, (C,), sd[p + 'norm2.weight'],
+                         sd[p + 'norm2.bias'], eps)
+        h = F.linear(F.gelu(F.linear(h, sd[p + 'mlp.fc1.weight'],
+                                     sd[p + 'mlp.fc1.bias'])),
+                     sd[p + 'mlp.fc2.weight'], sd[p + 'mlp.fc2.bias'])
+        return x + sd[p + 'gamma_2'] * h
+
+    t = F.conv2d(x, sd['patch_embed.proj.weight'], sd['patch_embed.proj.bias'],
+                 stride=sd['patch_embed.proj.weight'].shape[-1])
+    t = t.flatten(2).transpose(1, 2)
+    w = mask.unsqueeze(-1).float()
+    t = t * (1 - w) + sd['mask_token'] * w
+    t = torch.cat([sd['cls_token'].expand(len(t), -1, -1), t], 1)
+    idx = sd['rel_pos_bias.relative_position_index']
+    bias = sd['rel_pos_bias.relative_position_bias_table'][idx.view(-1)]
+    bias = bias.view(*idx.shape, -1).permute(2, 0, 1)
+    for i in range(depth):
+        t = block(f'blocks.{i}.', t, bias)
+        if i + 1 == early:
+            early_states = t[:, 1:]
+    a = torch.cat([t[:, :1], early_states], 1)
+    for i in range(2):
+        a = block(f'cls_pt_layers.{i}.', a, bias)
+    C = t.shape[-1]
+
+    def norm(y):
+        return F.layer_norm(y, (C,), sd['norm.weight'], sd['norm.bias'], eps)
+
+    def head(y):
+        return F.linear(y, sd['lm_head.weight'], sd['lm_head.bias'])
+    return head(norm(t)[:, 1:][mask]), head(norm(a)[:, 1:][mask])
+
+
+def test_official_checkpoint_converter_reproduces_logits(tmp_path):
+    import importlib.util
+    import os.path as osp
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location(
+        'beitv2_official_to_beit2mm',
+        osp.join(root, 'tools/convert/beitv2_official_to_beit2mm.py'))
+    conv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conv)
+
+    # an official-style checkpoint with random weights (all non-trivial)
+    torch.manual_seed(0)
+    ref = build()
+    sd = {}
+    for k, v in ref.state_dict().items():
+        k = (k.replace('backbone.', '', 1).replace('neck.blocks.',
+                                                   'cls_pt_layers.')
+             .replace('head.fc.', 'lm_head.'))
+        sd[k] = torch.randn_like(v) * 0.1 + (v if 'norm' in k else 0)
+    sd['rel_pos_bias.relative_position_index'] = _official_index(4, 4)
+    src, dst = str(tmp_path / 'official.pth'), str(tmp_path / 'ours.pth')
+    torch.save({'model': sd, 'epoch': 1}, src)
+    conv.main([src, dst])
+
+    model = build()
+    ckpt = torch.load(dst, weights_only=True)
+    model.load_state_dict(ckpt['state_dict'], strict=True)
+    model.eval()
+    inputs, mask = batch()
+    logits, logits_pt = _official_forward(sd, inputs[0], mask, heads=4,
+                                          early=2, depth=4)
+    feats = model.encode(inputs[0], mask)
+    idx = mask.flatten().nonzero().squeeze(1)
+    x = model.masked_features(feats.last, idx, model.backbone.norm)
+    x_pt = model.masked_features(model.aggregate(feats), idx,
+                                 model.backbone.norm)
+    ours, ours_pt = model.head(x, x_pt)
+    torch.testing.assert_close(ours, logits, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(ours_pt, logits_pt, rtol=1e-4, atol=1e-4)
+    with pytest.raises(KeyError, match='unexpected keys'):
+        conv.convert({'foo.weight': torch.zeros(1)})

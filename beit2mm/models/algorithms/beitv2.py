@@ -82,7 +82,7 @@ class BEiTv2(BaseModel):
         self.neck = MODELS.build(neck)
         self.head = MODELS.build(head)
         self._check_parts()
-        if tokenizer_ckpt is None:
+        if tokenizer_ckpt is None and isinstance(tokenizer, dict):
             warnings.warn('BEiTv2: random-init tokenizer '
                           '(allow_random_tokenizer=True): the targets are '
                           'meaningless; use this for smoke tests only.')
