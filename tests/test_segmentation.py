@@ -116,7 +116,18 @@ def test_converter_gives_the_same_features(tmp_path):
     finally:
         sys.path.pop(0)
     src_path, dst_path = str(tmp_path / 'pre.pth'), str(tmp_path / 'seg.pth')
-    save_pretraining_ckpt(src_path)
+    src = save_pretraining_ckpt(src_path)
+    # same grid as pretraining: the pretraining backbone's block outputs
+    convert_main([src_path, dst_path, '--img-size', '48'])
+    seg = BEiTv2SegViT(arch=TINY, img_size=48, out_indices=[0, 1, 2, 3])
+    seg.load_state_dict(torch.load(dst_path, weights_only=True)['state_dict'],
+                        strict=True)
+    x = torch.randn(2, 3, 48, 48)
+    ref = src.forward_features(x, return_layers=[1, 2, 3, 4]).hidden
+    for layer, feat in zip((1, 2, 3, 4), seg.eval()(x)):
+        torch.testing.assert_close(
+            feat, ref[layer][:, 1:].transpose(1, 2).reshape(2, 32, 3, 3))
+    # 64 px: the bias tables resized once by the converter, as on load
     convert_main([src_path, dst_path, '--img-size', '64'])
     converted = torch.load(dst_path, weights_only=True)['state_dict']
     assert converted[f'blocks.3.rel_pos_bias.{TABLE}'].shape == (7 * 7 + 3, 2)

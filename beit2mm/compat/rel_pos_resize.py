@@ -208,7 +208,9 @@ def _patch_mmpretrain(_module=None) -> None:
 
 
 def _patch_mmseg(module) -> None:
-    module.BEiT._geometric_sequence_interpolation = _mmseg_resize
+    beit = getattr(module, 'BEiT', None)
+    if beit is not None and hasattr(beit, '_geometric_sequence_interpolation'):
+        beit._geometric_sequence_interpolation = _mmseg_resize
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
