@@ -52,6 +52,19 @@ def write_ade_folder(root, n_train=4, n_val=2, size=64, num_classes=150,
     return str(root)
 
 
+@pytest.fixture(autouse=True)
+def _isolate_default_scope():
+    """A Runner built in one test makes its ``default_scope`` current for the
+    rest of the process (mmengine's DefaultScope is a global); after that,
+    e.g. mmseg's ``MODELS.build`` would resolve names in another scope. Put
+    the previous scopes back after every test."""
+    from mmengine.registry import DefaultScope
+    saved = DefaultScope._instance_dict.copy()
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)
+
+
 @pytest.fixture
 def image_folder(tmp_path):
     return write_image_folder(tmp_path / 'imagenet')
