@@ -1,5 +1,6 @@
 """ADE20K UperNet: backbone + pyramid, checkpoint loading and export, the two
 benchmark configs end to end on a tiny generated ADE20K folder, and mIoU."""
+import copy
 import json
 import os.path as osp
 import runpy
@@ -150,6 +151,7 @@ def shrink(cfg, ade_root, work_dir, pretrained):
     cfg.work_dir = work_dir
     m = cfg.model
     m.data_preprocessor.size = (64, 64)
+    m.data_preprocessor.test_cfg.size = (64, 64)
     m.backbone.update(arch=TINY, img_size=64, out_indices=[0, 1, 2, 3],
                       drop_path_rate=0.1)
     m.backbone.init_cfg.checkpoint = pretrained
@@ -157,13 +159,18 @@ def shrink(cfg, ade_root, work_dir, pretrained):
     m.decode_head.update(in_channels=[32] * 4, channels=32)
     m.auxiliary_head.update(in_channels=32, channels=16)
     m.test_cfg.update(crop_size=(64, 64), stride=(43, 43))
+    cfg.test_dataloader = copy.deepcopy(cfg.val_dataloader)
+    # val: 96 px images -> 2 x 2 sliding 64 px windows (stride 43);
+    # test: 48 px images, padded up to one 64 px window
+    test_size = dict(val_dataloader=96, test_dataloader=48)
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         dl = cfg[loader]
         dl.update(num_workers=0, persistent_workers=False, batch_size=2)
         dl.dataset.data_root = ade_root
         for t in dl.dataset.pipeline:
             if t.type in ('RandomResize', 'Resize'):
-                t.scale = (256, 64) if t.type == 'RandomResize' else (256, 96)
+                t.scale = (256, 64) if t.type == 'RandomResize' else (
+                    256, test_size[loader])
             if t.type == 'RandomCrop':
                 t.crop_size = (64, 64)
     cfg.train_cfg.update(max_iters=2, val_interval=2)

@@ -16,7 +16,11 @@ data_preprocessor = dict(
     bgr_to_rgb=True,
     pad_val=0,
     seg_pad_val=255,
-    size=(512, 512))  # pad every batch to the crop size
+    size=(512, 512),  # pad every training batch to the crop size
+    # at test time pad only images with a side under 512 (very wide or tall
+    # ones after the resize), as the ViT's patch grid is fixed at 32 x 32;
+    # the padding is cut off the prediction again
+    test_cfg=dict(size=(512, 512)))
 
 model = dict(
     type='EncoderDecoder',
