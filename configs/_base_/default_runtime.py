@@ -19,6 +19,12 @@ default_hooks = dict(
                     max_keep_ckpts=3),
     # reseed the distributed sampler every epoch
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # stop at the iteration whose loss is NaN/inf, before its checkpoint is
+    # written (action='warn' only logs); see nonfinite_loss_hook.py
+    nonfinite_loss=dict(type='beit2mm.NonFiniteLossHook', action='stop'),
+    # torch RNG state (drop path, k-means sampling) saved in checkpoints and
+    # restored on --resume, for runs that continue exactly
+    rng_state=dict(type='beit2mm.RNGStateHook'),
 )
 
 env_cfg = dict(

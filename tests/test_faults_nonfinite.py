@@ -1,0 +1,95 @@
+"""A NaN/inf loss stops the run at its iteration; the last good checkpoint
+stays the one --resume picks."""
+import json
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import find_latest_checkpoint
+
+import beit2mm  # noqa: F401
+from beit2mm.engine.hooks import NonFiniteLossHook
+from conftest import write_image_folder
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TINY_CFG = osp.join(ROOT, 'configs', 'tiny', 'tiny_vit_classifier.py')
+
+
+@pytest.fixture(autouse=True)
+def _plain_config_text(monkeypatch):
+    """The runner dumps ``cfg.pretty_text`` (yapf: most of a tiny run's CPU
+    time); plain JSON is enough here."""
+    monkeypatch.setattr(Config, 'pretty_text', property(
+        lambda self: json.dumps(self.to_dict(), default=str)))
+
+
+class _PoisonAt(Hook):
+    """Before iteration ``at`` (1-based) put a NaN (or inf) into the head's
+    bias, as a diverged step would."""
+
+    def __init__(self, at, value):
+        self.at, self.value = at, value
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if runner.iter + 1 == self.at:
+            model = getattr(runner.model, 'module', runner.model)
+            with torch.no_grad():
+                model.head.fc.bias.fill_(self.value)
+
+
+def _runner(tmp_path, name, poison_at, value=float('nan'), action=None):
+    data = write_image_folder(tmp_path / 'data', per_class=2)
+    cfg = Config.fromfile(TINY_CFG)
+    for split in ('train', 'val', 'test'):
+        cfg[f'{split}_dataloader'].dataset.data_root = data
+    cfg.train_cfg.update(max_iters=6, val_interval=100)
+    cfg.default_hooks.checkpoint.update(interval=2, max_keep_ckpts=3)
+    if action is not None:
+        cfg.default_hooks.nonfinite_loss.action = action
+    cfg.work_dir = str(tmp_path / name)
+    cfg.experiment_name = f'nonfinite_{name}'
+    runner = Runner.from_cfg(cfg)
+    runner.register_hook(_PoisonAt(poison_at, value))
+    return runner
+
+
+def test_nan_loss_stops_at_its_iteration_and_keeps_last_checkpoint(
+        tmp_path):
+    runner = _runner(tmp_path, 'nan', poison_at=4)
+    with pytest.raises(FloatingPointError) as err:
+        runner.train()
+    msg = str(err.value)
+    assert 'iteration 4' in msg and 'loss=nan' in msg
+    assert "non-finite: ['loss'" in msg
+    assert 'iter_2.pth' in msg and 'Fix:' in msg
+    work_dir = tmp_path / 'nan'
+    # nothing of the poisoned iteration was saved (interval 2: iter 4 would)
+    assert not osp.exists(work_dir / 'iter_4.pth')
+    last = find_latest_checkpoint(str(work_dir))
+    assert osp.basename(last) == 'iter_2.pth'
+    state = torch.load(last, weights_only=True)['state_dict']
+    assert all(torch.isfinite(v).all() for v in state.values()
+               if v.is_floating_point())
+
+
+def test_inf_loss_named_with_its_term(tmp_path):
+    runner = _runner(tmp_path, 'inf', poison_at=1, value=float('inf'))
+    with pytest.raises(FloatingPointError, match='iteration 1') as err:
+        runner.train()
+    assert 'no checkpoint was written yet' in str(err.value)
+
+
+def test_warn_action_continues(tmp_path):
+    runner = _runner(tmp_path, 'warn', poison_at=5, action='warn')
+    runner.train()
+    assert runner.iter == 6
+
+
+def test_default_runtime_enables_it_and_bad_action_fails_early():
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/_base_/default_runtime.py'))
+    assert cfg.default_hooks.nonfinite_loss.action == 'stop'
+    with pytest.raises(ValueError, match='action'):
+        NonFiniteLossHook(action='ignore')
