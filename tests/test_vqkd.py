@@ -218,3 +218,36 @@ def test_bad_config_fails_early(teacher):
         VQKDTokenizer(**TINY, teacher=teacher, decoder_out_dim=7)
     with pytest.raises(ValueError, match='divisible'):
         VQKDTokenizer(**{**TINY, 'img_size': 30})
+
+
+def test_tokenize_tool_writes_ids_and_pictures(tmp_path, teacher):
+    import importlib.util
+
+    import numpy as np
+    from PIL import Image
+    m = _model(teacher).train()
+    m(_images(), mode='loss')
+    m.freeze()
+    torch.save({'state_dict': m.state_dict()}, tmp_path / 'tok.pth')
+    (tmp_path / 'cfg.py').write_text(
+        f"model = dict(type='beit2mm.VQKDTokenizer', arch={ARCH!r}, "
+        "img_size=32, patch_size=8, num_codes=16, code_dim=8, "
+        "teacher=dict(type='beit2mm.CLIPTeacher', pretrained='openai'))\n")
+    img_dir = tmp_path / 'imgs'
+    img_dir.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):  # 40 x 48: resized to 32 on the short side + crop
+        Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)) \
+            .save(img_dir / f'im{i}.png')
+    spec = importlib.util.spec_from_file_location('tok_tool',
+                                                  'tools/tokenize.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / 'out'
+    tool.main([str(tmp_path / 'cfg.py'), str(tmp_path / 'tok.pth'),
+               str(img_dir), '--out-dir', str(out), '--show'])
+    x, _ = tool.load_image(str(img_dir / 'im1.png'), 32)
+    ids = np.load(out / 'im1.npy')
+    assert ids.shape == (4, 4)
+    assert np.array_equal(ids, m.get_tokens(x[None])[0].numpy())
+    assert (out / 'im0.png').stat().st_size > 0
