@@ -57,7 +57,8 @@ def reference_not_a_knot(table, src, dst, extra=3):
     x = official_positions(s, d)
     dx = np.arange(-(d // 2), d // 2 + 0.1, 1.0)
     # bispev clamps points outside [x[0], x[-1]] (the outermost target offset
-    # can be a hair beyond the last geometric position) instead of extrapolating
+    # can be a hair beyond the last geometric position) instead of
+    # extrapolating
     dx = dx.clip(x[0], x[-1])
     z = table[:-extra].reshape(s, s, -1).double().numpy()
     z = CubicSpline(x, z, axis=0, bc_type='not-a-knot')(dx)
@@ -65,7 +66,8 @@ def reference_not_a_knot(table, src, dst, extra=3):
     return torch.from_numpy(z.reshape(d * d, -1))
 
 
-@pytest.mark.parametrize('src,dst,heads', [(14, 32, 2), (7, 16, 3), (5, 24, 1)])
+@pytest.mark.parametrize('src,dst,heads',
+                         [(14, 32, 2), (7, 16, 3), (5, 24, 1)])
 def test_matches_fitpack_and_not_a_knot_references(src, dst, heads):
     torch.manual_seed(0)
     table = torch.randn((2 * src - 1) ** 2 + 3, heads, dtype=torch.float64)

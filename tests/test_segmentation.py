@@ -229,8 +229,8 @@ def test_config_trains_and_evaluates(config, ade_folder, tmp_path, capsys,
         base_lr * rate ** 5)
     assert names['decode_head.conv_seg.weight'] == pytest.approx(base_lr)
     # weight decay as the official constructor: off for 1-D and biases only
-    wd_of = {id(p): g['weight_decay'] for g in runner.optim_wrapper.param_groups
-             for p in g['params']}
+    wd_of = {id(p): g['weight_decay']
+             for g in runner.optim_wrapper.param_groups for p in g['params']}
     wd = {n: wd_of[id(p)] for n, p in runner.model.named_parameters()}
     assert wd[f'backbone.blocks.0.rel_pos_bias.{TABLE}'] == 0.05
     assert wd['backbone.blocks.0.attn.qkv.weight'] == 0.05

@@ -1,4 +1,5 @@
-"""A pure-PyTorch stand-in for ``mmcv.ops`` when mmcv's compiled ops are absent.
+"""A pure-PyTorch stand-in for ``mmcv.ops`` when mmcv's compiled ops are
+absent.
 
 With ``mmcv-lite`` (full mmcv does not compile against current torch headers)
 ``import mmcv.ops`` fails on the missing ``mmcv._ext``, and so does
@@ -26,8 +27,8 @@ import torch
 import torch.nn.functional as F
 
 _FIX = ('mmcv was installed without its compiled ops (mmcv-lite); install a '
-        'full mmcv build that matches your torch/CUDA (e.g. `mim install mmcv`) '
-        'to use it.')
+        'full mmcv build that matches your torch/CUDA (e.g. '
+        '`mim install mmcv`) to use it.')
 
 
 def point_sample(input: torch.Tensor,
@@ -56,10 +57,11 @@ def point_sample(input: torch.Tensor,
 
 
 def sigmoid_focal_loss(*args, **kwargs):
-    """Placeholder for mmcv's CUDA focal loss: importable, fails when called."""
+    """Placeholder for mmcv's CUDA focal loss: importable, fails when
+    called."""
     raise RuntimeError(
-        'mmcv.ops.sigmoid_focal_loss is a compiled op and mmcv\'s compiled ops '
-        'are not installed. mmseg\'s FocalLoss uses its pure-PyTorch version '
+        'mmcv.ops.sigmoid_focal_loss is a compiled op and mmcv\'s compiled '
+        'ops are not installed. mmseg\'s FocalLoss uses its pure-PyTorch version '
         'for CPU tensors; for GPU training with FocalLoss ' + _FIX)
 
 

@@ -24,8 +24,8 @@ linear map ``values -> values at query points``. So we build that map once
 per axis as a matrix (B-spline collocation, the same knots as FITPACK) and
 apply it to every head at once: ``new = M_h @ z @ M_w^T``, in float64.
 
-:func:`patch_openmmlab` makes mmpretrain's ``resize_relative_position_bias_table``
-and mmseg's ``BEiT._geometric_sequence_interpolation`` (both call ``interp2d``)
+:func:`patch_openmmlab` makes mmpretrain's
+``resize_relative_position_bias_table`` and mmseg's ``BEiT._geometric_sequence_interpolation`` (both call ``interp2d``)
 use this implementation.
 """
 import importlib
@@ -186,7 +186,7 @@ def resize_rel_pos_bias_table(table: torch.Tensor,
 
 # ---------------------------------------------------------------- patches
 def _mmpretrain_resize(src_shape, dst_shape, table, num_head):
-    """Drop-in for ``mmpretrain.models.utils.resize_relative_position_bias_table``
+    """Drop-in for mmpretrain's ``resize_relative_position_bias_table``
     (sides of the offset grid, table without the extra rows)."""
     grid = table.reshape(src_shape, src_shape, num_head)
     return resize_rel_pos_grid(grid, dst_shape).reshape(-1, num_head)

@@ -36,8 +36,8 @@ def load_pretrained_backbone(backbone: torch.nn.Module,
         backbone: a :class:`BEiTv2ViT` (its load hook expands a shared
             relative position bias into the blocks and resizes it).
         checkpoint: path or URL (anything mmengine's CheckpointLoader reads).
-        prefix: the backbone's key prefix in the checkpoint; ``None``: 'backbone.'
-            if any key has it (beit2mm pretraining / classifier checkpoints),
+        prefix: the backbone's key prefix in the checkpoint; ``None``:
+            'backbone.' if any key has it (beit2mm pretraining / classifier checkpoints),
             else '' (official checkpoints, converted backbones).
         ignore: key prefixes that may be in the checkpoint but not in the
             backbone (pretraining-only modules); other unexpected keys are
@@ -80,7 +80,8 @@ def load_pretrained_backbone(backbone: torch.nn.Module,
             f'checkpoint is for another architecture or has another key '
             f'prefix; set init_cfg.prefix or convert it with '
             f'tools/convert/beit2mm_to_mmseg.py.')
-    ignored = [k for k in result.unexpected_keys if k.startswith(tuple(ignore))]
+    ignored = [k for k in result.unexpected_keys
+               if k.startswith(tuple(ignore))]
     unexpected = [k for k in result.unexpected_keys if k not in ignored]
     if unexpected:
         logger.warning(f'{len(unexpected)} keys of {checkpoint} are not used '
