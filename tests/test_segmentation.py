@@ -88,6 +88,49 @@ def test_seg_backbone_loads_pretraining_checkpoint(tmp_path, official):
     torch.testing.assert_close(seg.blocks[0].gamma_1, src.blocks[0].gamma_1)
 
 
+class CodeTokenizer(torch.nn.Module):
+    """A stand-in VQ-KD with the interface BEiTv2 needs (fixed random codes)."""
+    num_codes, img_size, patch_size = 16, 32, 8
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Conv2d(3, 4, 8, 8)
+
+    def freeze(self):
+        return self.eval().requires_grad_(False)
+
+    def get_tokens(self, x):
+        z = self.proj(x)  # (B, 4, h, w)
+        return (z.sum(1) * 4).long().remainder(self.num_codes)
+
+
+def test_seg_backbone_loads_the_pretraining_algorithm_checkpoint(tmp_path):
+    """A checkpoint of beit2mm's BEiTv2 (backbone + neck + head, shared bias)
+    loads into the segmentation backbone and gives the same block outputs."""
+    from beit2mm.models.algorithms import BEiTv2
+    torch.manual_seed(0)
+    algo = BEiTv2(
+        backbone=dict(type='BEiTv2ViT', arch=TINY, img_size=32, patch_size=8,
+                      with_mask_token=True),
+        neck=dict(type='BEiTv2Neck', arch=TINY, early_layers=2),
+        head=dict(type='MIMHead', embed_dims=32, num_codes=16),
+        tokenizer=CodeTokenizer(), allow_random_tokenizer=True)
+    algo.init_weights()
+    with torch.no_grad():
+        algo.backbone.rel_pos_bias.relative_position_bias_table.normal_()
+    path = str(tmp_path / 'epoch_1.pth')
+    torch.save({'state_dict': algo.state_dict()}, path)
+    seg = BEiTv2SegViT(arch=TINY, img_size=32, patch_size=8,
+                       out_indices=[1, 3],
+                       init_cfg=dict(type='Pretrained', checkpoint=path))
+    seg.init_weights()
+    x = torch.randn(2, 3, 32, 32)
+    ref = algo.backbone.eval().forward_features(x, return_layers=[2, 4])
+    for f, layer in zip(seg.eval()(x), (2, 4)):
+        torch.testing.assert_close(
+            f, ref.hidden[layer][:, 1:].transpose(1, 2).reshape(2, 32, 4, 4))
+
+
 def test_seg_backbone_loading_is_loud(tmp_path):
     path = str(tmp_path / 'pretrain.pth')
     save_pretraining_ckpt(path)
