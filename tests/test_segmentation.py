@@ -89,7 +89,7 @@ def test_seg_backbone_loads_pretraining_checkpoint(tmp_path, official):
 
 
 class CodeTokenizer(torch.nn.Module):
-    """A stand-in VQ-KD with the interface BEiTv2 needs (fixed random codes)."""
+    """Stand-in VQ-KD with the interface BEiTv2 needs (fixed random codes)."""
     num_codes, img_size, patch_size = 16, 32, 8
 
     def __init__(self):
