@@ -1,0 +1,42 @@
+# ImageNet-1k for tokenizer training (official run_vqkd_training.py):
+# RandomResizedCrop(224, scale (0.08, 1), bicubic) + horizontal flip; val:
+# bicubic resize of the short side to 224 + center crop. Batch 64 per GPU
+# (x 8 GPUs = 512).
+dataset_type = 'ImageNet'
+data_root = 'data/imagenet'
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.08, 1.0),
+         backend='pillow', interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PackInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=224, edge='short', backend='pillow',
+         interpolation='bicubic'),
+    dict(type='CenterCrop', crop_size=224),
+    dict(type='PackInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=64,
+    num_workers=10,
+    persistent_workers=True,
+    pin_memory=True,
+    drop_last=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type=dataset_type, data_root=data_root, split='train',
+                 pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=64,
+    num_workers=10,
+    persistent_workers=True,
+    pin_memory=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type=dataset_type, data_root=data_root, split='val',
+                 pipeline=test_pipeline))
+test_dataloader = val_dataloader

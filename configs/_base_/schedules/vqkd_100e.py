@@ -1,0 +1,34 @@
+# Official VQ-KD recipe (run_vqkd_training.py, BEiT v2 appendix): AdamW, peak lr
+# 5e-5 x 512 / 128 = 2e-4 at batch 512, betas (0.9, 0.99), weight decay 1e-4 (none
+# on norms, biases, cls token and position embeddings; the codebook is a buffer,
+# never in the optimizer), 10 linear warmup epochs from ~0, per-step cosine to
+# 1e-5, 100 epochs, no gradient clipping, AMP (the quantizer and the encoder's
+# task layer run in fp32 inside the model).
+optim_wrapper = dict(
+    type='AmpOptimWrapper',
+    loss_scale='dynamic',
+    optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.99),
+                   weight_decay=1e-4),
+    paramwise_cfg=dict(
+        norm_decay_mult=0.,
+        bias_decay_mult=0.,
+        custom_keys={
+            'cls_token': dict(decay_mult=0.),
+            'pos_embed': dict(decay_mult=0.),
+            'q_bias': dict(decay_mult=0.),
+            'v_bias': dict(decay_mult=0.),
+        }))
+
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=10,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=90, eta_min=1e-5, by_epoch=True,
+         begin=10, end=100, convert_to_iter_based=True),
+]
+
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=100, val_interval=10)
+val_cfg = dict()
+test_cfg = dict()
+
+# lr 2e-4 is for 8 GPUs x 64 images; --auto-scale-lr rescales it linearly.
+auto_scale_lr = dict(base_batch_size=512)

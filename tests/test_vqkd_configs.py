@@ -1,0 +1,138 @@
+"""The VQ-KD configs: the official recipe, offline build, one train step of
+each full config on two 224-px images, and a short Runner run of the tiny
+CPU config (train + val with the usage hook and the metric)."""
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+
+from beit2mm.registry import MODELS, TRANSFORMS
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+FULL = {
+    'clip': 'configs/vqkd/vqkd_vit-b_clip-b16_100e_in1k.py',
+    'dino': 'configs/vqkd/vqkd_vit-b_dino-b16_100e_in1k.py',
+}
+TINY = 'configs/vqkd/vqkd_vit-tiny_shapes-64px_cpu.py'
+
+
+def _cfg(path, offline=True):
+    cfg = Config.fromfile(osp.join(ROOT, path))
+    if offline:  # what --cfg-options model.teacher.pretrained=None does
+        cfg.merge_from_dict({'model.teacher.pretrained': None})
+    return cfg
+
+
+def test_official_recipe_and_only_the_teacher_differs():
+    cfgs = {k: _cfg(v, offline=False) for k, v in FULL.items()}
+    c = cfgs['clip']
+    assert c.model.teacher == dict(type='beit2mm.CLIPTeacher',
+                                   model_name='ViT-B-16', pretrained='openai')
+    assert cfgs['dino'].model.teacher.model_name == \
+        'vit_base_patch16_224.dino'
+    assert (c.model.arch, c.model.num_codes, c.model.code_dim,
+            c.model.decay) == ('base', 8192, 32, 0.99)
+    assert c.model.data_preprocessor.mean == [127.5] * 3
+    ow = c.optim_wrapper
+    assert ow.type == 'AmpOptimWrapper'
+    assert ow.optimizer == dict(type='AdamW', lr=2e-4, betas=(0.9, 0.99),
+                                weight_decay=1e-4)
+    assert ow.paramwise_cfg.norm_decay_mult == 0
+    assert ow.paramwise_cfg.bias_decay_mult == 0
+    assert c.auto_scale_lr.base_batch_size == 512
+    assert c.train_dataloader.batch_size * 8 == 512
+    warm, cos = c.param_scheduler
+    assert (warm.type, warm.end, cos.type, cos.begin, cos.end, cos.eta_min) \
+        == ('LinearLR', 10, 'CosineAnnealingLR', 10, 100, 1e-5)
+    assert warm.start_factor <= 1e-3
+    assert c.train_cfg.max_epochs == 100
+    rrc = c.train_dataloader.dataset.pipeline[1]
+    assert (rrc.scale, rrc.crop_ratio_range, rrc.interpolation) == \
+        (224, (0.08, 1.0), 'bicubic')
+    assert c.default_scope == 'beit2mm'
+    d = cfgs['dino'].to_dict()
+    c = cfgs['clip'].to_dict()
+    d['model'].pop('teacher')
+    c['model'].pop('teacher')
+    assert c == d
+
+
+def _two_images(root, size=224):
+    from PIL import Image
+    paths = []
+    for i in range(2):
+        g = torch.Generator().manual_seed(i)
+        img = torch.randint(0, 256, (size + 32, size, 3), generator=g,
+                            dtype=torch.uint8).numpy()
+        paths.append(osp.join(root, f'{i}.png'))
+        Image.fromarray(img).save(paths[-1])
+    return paths
+
+
+@pytest.mark.parametrize('name', sorted(FULL))
+def test_full_config_builds_offline_and_trains_one_step(name, tmp_path):
+    cfg = _cfg(FULL[name])
+    init_default_scope('beit2mm')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    teacher = model.teacher
+    assert teacher.embed_dim == {'clip': 512, 'dino': 768}[name]
+    # AmpOptimWrapper needs a GPU; the rest of the optimiser cfg is as-is
+    ow_cfg = cfg.optim_wrapper.copy()
+    ow_cfg.pop('loss_scale')
+    ow_cfg['type'] = 'OptimWrapper'
+    optim_wrapper = build_optim_wrapper(model, ow_cfg)
+    in_opt = {id(p) for g in optim_wrapper.optimizer.param_groups
+              for p in g['params']}
+    assert not in_opt & {id(p) for p in teacher.parameters()}
+    pipeline = [TRANSFORMS.build(t) for t in cfg.train_pipeline]
+    samples = []
+    for path in _two_images(str(tmp_path)):
+        data = dict(img_path=path)
+        for t in pipeline:
+            data = t(data)
+        samples.append(data)
+    assert samples[0]['inputs'].shape == (3, 224, 224)
+    before = model.encoder.patch_embed.proj.weight.detach().clone()
+    teacher_before = next(teacher.parameters()).detach().clone()
+    model.train()
+    log_vars = model.train_step(pseudo_collate(samples), optim_wrapper)
+    assert torch.isfinite(log_vars['loss'])
+    assert {'loss_rec', 'loss_commit'} <= set(log_vars)
+    assert bool(model.quantize.initted)
+    assert not torch.equal(before, model.encoder.patch_embed.proj.weight)
+    assert torch.equal(teacher_before, next(teacher.parameters()))
+    assert not any(k.startswith('teacher') for k in model.state_dict())
+
+
+def test_tiny_config_trains_and_validates_with_runner(tmp_path, image_folder):
+    from mmengine.runner import Runner
+    cfg = _cfg(TINY)
+    for split in ('train', 'val', 'test'):
+        dl = cfg[f'{split}_dataloader']
+        dl.dataset.data_root = image_folder
+        dl.batch_size = 4
+    cfg.train_cfg.max_epochs = 1
+    cfg.train_cfg.val_interval = 1
+    cfg.param_scheduler = []
+    cfg.custom_hooks = [dict(type='beit2mm.CodebookUsageHook', interval=1)]
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint.interval = 1
+    cfg.work_dir = str(tmp_path / 'work')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    hub = runner.message_hub
+    assert 0 < hub.get_scalar('train/codebook_usage').current() <= 100
+    metrics = runner.val_loop.run()
+    assert set(metrics) >= {'vqkd/rec_cos', 'vqkd/codebook_usage'}
+    assert -1 <= metrics['vqkd/rec_cos'] <= 1
+    ckpt = torch.load(osp.join(cfg.work_dir, 'epoch_1.pth'),
+                      weights_only=False)
+    keys = ckpt['state_dict']
+    assert 'quantize.codebook' in keys and 'quantize.initted' in keys
+    assert not any(k.startswith(('teacher', '_teacher')) for k in keys)
