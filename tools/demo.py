@@ -27,7 +27,15 @@ import re
 import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+# Idle OpenMP threads sleep instead of spinning: on a small, busy CPU spinning
+# threads cost several times the useful work of these tiny models. Set before
+# torch is imported here or in the stage subprocesses (which inherit it).
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+# tools/ goes last on sys.path: scripts there (tools/tokenize.py) must not
+# shadow standard-library modules of the same name.
+_TOOLS = osp.dirname(osp.abspath(__file__))
+sys.path[:] = [p for p in sys.path if osp.abspath(p or '.') != _TOOLS]
+sys.path.append(_TOOLS)
 import demo_stages  # noqa: E402  (tools/demo_stages.py)
 from demo_stages import ORDER, STAGES  # noqa: E402
 
@@ -89,9 +97,10 @@ class Progress:
 
     def emit(self, msg, force=False, stage_eta=None):
         now = time.time()
-        if not force and now - self.last_print < 5:
-            return
-        self.last_print = now
+        if not force:  # at most one iteration line every 5 s
+            if now - self.last_print < 5:
+                return
+            self.last_print = now
         if stage_eta is None:
             spent = now - self.stage_t0
             stage_eta = max(0., STAGES[self.stage][1] * self._factor() - spent)

@@ -28,7 +28,7 @@ ORDER = list(STAGES)
 # sizes of the Shapes data (images per class / per split)
 DATA_SIZES = dict(full=dict(cls_train=200, cls_val=50, seg_train=400,
                             seg_val=100),
-                  quick=dict(cls_train=4, cls_val=2, seg_train=6, seg_val=4))
+                  quick=dict(cls_train=2, cls_val=1, seg_train=4, seg_val=2))
 # The demo's teacher is a random-init DINOTeacher (timm ViT-Ti/16) unless a
 # local DINO ViT-S/16 checkpoint is found: $BEIT2MM_DEMO_TEACHER, or timm's
 # Hugging Face cache. Nothing is downloaded.
@@ -120,7 +120,9 @@ def run_tool(tool, args, log_path, progress, launcher):
         return
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     with open(log_path, 'w') as log:
-        proc = subprocess.Popen([sys.executable, script] + list(args),
+        # -P: do not put tools/ first on sys.path (tools/tokenize.py would
+        # shadow the standard library's tokenize)
+        proc = subprocess.Popen([sys.executable, '-P', script] + list(args),
                                 cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
         for line in proc.stdout:

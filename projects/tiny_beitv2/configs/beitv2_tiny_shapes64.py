@@ -9,7 +9,8 @@
 #   from layer 4 of 6 (paper: layer 9 of 12) through 2 blocks
 # - vocabulary 128 = the tokenizer's codebook
 # - batch 32, fp32 (no AMP on CPU), AdamW lr 1.5e-3 unscaled (the paper's
-#   value, at batch 2048), 40 warmup iterations, cosine to 1e-5
+#   value, at batch 2048), 300 iterations (8 epochs of the 1200 training
+#   images), 30 warmup iterations, cosine to 1e-5
 _base_ = ['../../../configs/beitv2_vit-b_300e.py']
 
 data_root = 'work_dirs/demo/data/cls'
@@ -17,22 +18,22 @@ img_size = 64
 patch_size = 8
 embed_dims = 128
 num_codes = 128
-max_iters = 500
-tokenizer_ckpt = 'work_dirs/demo/vqkd/iter_300.pth'
+max_iters = 300
+tokenizer_ckpt = 'work_dirs/demo/vqkd/iter_200.pth'
 
 arch = dict(embed_dims=embed_dims, num_layers=6, num_heads=4, mlp_ratio=4.,
             layer_scale_init_value=0.1)
 model = dict(
-    backbone=dict(arch=dict(_delete_=True, **arch), img_size=img_size, patch_size=patch_size),
+    backbone=dict(arch=dict(_delete_=True, **arch), img_size=img_size,
+                  patch_size=patch_size),
     neck=dict(arch=dict(_delete_=True, **arch), num_layers=2, early_layers=4),
     head=dict(embed_dims=embed_dims, num_codes=num_codes),
     # must match projects/tiny_beitv2/configs/vqkd_tiny_shapes64.py
-    tokenizer=dict(arch=dict(_delete_=True, encoder=dict(embed_dims=96, num_layers=4,
-                                          num_heads=3),
-                             decoder=dict(embed_dims=96, num_layers=1,
-                                          num_heads=3)),
-                   img_size=img_size, patch_size=patch_size,
-                   num_codes=num_codes),
+    tokenizer=dict(
+        arch=dict(_delete_=True,
+                  encoder=dict(embed_dims=96, num_layers=4, num_heads=3),
+                  decoder=dict(embed_dims=96, num_layers=1, num_heads=3)),
+        img_size=img_size, patch_size=patch_size, num_codes=num_codes),
     tokenizer_ckpt=tokenizer_ckpt)
 
 train_pipeline = [
@@ -44,8 +45,9 @@ train_pipeline = [
          second_scale=img_size, crop_ratio_range=(0.2, 1.0),
          aspect_ratio_range=(3. / 4., 4. / 3.), interpolation='bicubic',
          second_interpolation='bicubic'),
-    dict(type='beit2mm.BlockwiseMaskGenerator', input_size=img_size // patch_size,
-         num_masking_patches=25, min_num_patches=4),
+    dict(type='beit2mm.BlockwiseMaskGenerator',
+         input_size=img_size // patch_size, num_masking_patches=25,
+         min_num_patches=4),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(
@@ -60,8 +62,8 @@ optim_wrapper = dict(
     clip_grad={{_base_.optim_wrapper.clip_grad}},
     paramwise_cfg={{_base_.optim_wrapper.paramwise_cfg}})
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=40),
-    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=False, begin=40,
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=30),
+    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=False, begin=30,
          end=max_iters),
 ]
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)

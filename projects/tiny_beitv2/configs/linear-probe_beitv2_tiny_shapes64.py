@@ -3,9 +3,9 @@
 # the real recipe (configs/benchmarks/linear-probe_beitv2_vit-b_in1k.py: frozen
 # backbone, last-layer [CLS] after the final norm, BatchNorm neck, linear head,
 # LARS, warmup + cosine) and only shrinks it: the stage-2 backbone (6 x 128-d,
-# 64 px, patch 8), batch 64, 300 iterations (about 16 epochs of 1200 images),
+# 64 px, patch 8), batch 64, 150 iterations (8 epochs of 1200 images),
 # LARS lr 0.1 x 64 / 256 (MAE's base lr 0.1 per 256 images) x 4 for the short
-# schedule, 30 warmup iterations.
+# schedule, 15 warmup iterations.
 # linear-probe_random-init_tiny_shapes64.py is the same without the checkpoint.
 _base_ = ['../../../configs/benchmarks/linear-probe_beitv2_vit-b_in1k.py']
 
@@ -13,8 +13,8 @@ data_root = 'work_dirs/demo/data/cls'
 img_size = 64
 embed_dims = 128
 num_classes = 6
-max_iters = 300
-pretrained = 'work_dirs/demo/pretrain/iter_500.pth'
+max_iters = 150
+pretrained = 'work_dirs/demo/pretrain/iter_300.pth'
 
 model = dict(
     backbone=dict(
@@ -61,8 +61,8 @@ optim_wrapper = dict(type='OptimWrapper', _delete_=True,
                      optimizer=dict(type='LARS', lr=0.1, weight_decay=0.0,
                                     momentum=0.9))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=30),
-    dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=False, begin=30,
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=15),
+    dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=False, begin=15,
          end=max_iters),
 ]
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters,

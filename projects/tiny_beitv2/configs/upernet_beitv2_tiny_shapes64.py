@@ -11,9 +11,10 @@
 #   (.jpg images, .png annotations, reduce_zero_label: 0 = unlabelled -> 255,
 #   1 = background -> 0, 2..7 = shapes -> 1..6); ADE20KDataset itself only
 #   accepts subsets of its 150 class names
-# - batch 8, 400 iterations, lr 1e-3 (5e-5 for 160k iterations), 30 warmup
-#   iterations, milder rescaling (0.75-1.5x instead of 0.5-2x) for the short
-#   schedule, whole-image inference (a 64 px image is one crop)
+# - batch 8, 250 iterations (5 epochs of 400 images), lr 1e-3 (5e-5 for 160k
+#   iterations), 25 warmup iterations, milder rescaling (0.75-1.5x instead
+#   of 0.5-2x) for the short schedule, whole-image inference (a 64 px image is
+#   one crop)
 # upernet_random-init_tiny_shapes64.py is the same without the checkpoint.
 _base_ = ['../../../configs/benchmarks/'
           'upernet_beitv2_vit-b_8xb2-160k_ade20k-512x512.py']
@@ -22,8 +23,8 @@ data_root = 'work_dirs/demo/data/seg'
 crop_size = (64, 64)
 embed_dims = 128
 num_classes = 7
-max_iters = 400
-pretrained = 'work_dirs/demo/pretrain/iter_500.pth'
+max_iters = 250
+pretrained = 'work_dirs/demo/pretrain/iter_300.pth'
 # beit2mm.datasets.synthetic.SEG_CLASSES / SEG_PALETTE
 metainfo = dict(
     classes=('background', 'circle', 'square', 'triangle', 'star', 'cross',
@@ -82,8 +83,8 @@ test_dataloader = val_dataloader
 
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=30),
-    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=30,
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=25),
+    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=25,
          end=max_iters),
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
