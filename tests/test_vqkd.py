@@ -240,7 +240,7 @@ def test_tokenize_tool_writes_ids_and_pictures(tmp_path, teacher):
         Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)) \
             .save(img_dir / f'im{i}.png')
     spec = importlib.util.spec_from_file_location('tok_tool',
-                                                  'tools/tokenize.py')
+                                                  'tools/tokenize_images.py')
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     out = tmp_path / 'out'

@@ -1,6 +1,6 @@
 """Images -> VQ-KD token ids (.npy) and, optionally, token-map pictures.
 
-    python tools/tokenize.py CONFIG CHECKPOINT IMAGE_OR_DIR [...] \
+    python tools/tokenize_images.py CONFIG CHECKPOINT IMAGE_OR_DIR [...] \
         --out-dir work_dirs/tokens [--show] [--device cuda]
 
 CONFIG is a VQ-KD config (its ``model`` dict is used; the teacher is not
@@ -10,21 +10,12 @@ scaled to [-1, 1], and its (H/p, W/p) ids are written to
 ``<out-dir>/<name>.npy`` (int64). With ``--show`` a picture of the image next
 to its token map (one colour per id) is written to ``<out-dir>/<name>.png``.
 """
+import argparse
+import os
 import os.path as osp
-import sys
 
-# This file shares its name with the standard library's ``tokenize`` (which
-# ``inspect``, hence torch, imports): take tools/ off sys.path before anything
-# else is imported, and put the repository root there instead.
-_HERE = osp.dirname(osp.abspath(__file__))
-sys.path[:] = [p for p in sys.path if osp.abspath(p or '.') != _HERE]
-sys.path.insert(0, osp.dirname(_HERE))
-
-import argparse  # noqa: E402
-import os  # noqa: E402
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
 IMG_EXT = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
