@@ -26,9 +26,27 @@ def default_work_dir(config_path: str) -> str:
     return osp.join('work_dirs', osp.splitext(osp.basename(config_path))[0])
 
 
+def _sync_bn_to_bn(node) -> int:
+    """Replace ``type='SyncBN'`` norm configs by ``'BN'`` in place (nested
+    dicts and lists); returns how many were replaced."""
+    count = 0
+    if isinstance(node, dict):
+        if node.get('type') == 'SyncBN':
+            node['type'] = 'BN'
+            count += 1
+        for value in node.values():
+            count += _sync_bn_to_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            count += _sync_bn_to_bn(value)
+    return count
+
+
 def configure_device(cfg: Config) -> None:
     """Pick the distributed backend at run time: the config's (``nccl``) with
-    CUDA, ``gloo`` without; and DDP on CPU modules without CUDA."""
+    CUDA, ``gloo`` without; and DDP on CPU modules without CUDA. Without CUDA
+    SyncBN (CUDA-only in PyTorch) becomes per-process BN, so the segmentation
+    configs run under the same launchers on a CPU."""
     env_cfg = cfg.setdefault('env_cfg', {})
     dist_cfg = env_cfg.setdefault('dist_cfg', {})
     if torch.cuda.is_available():
@@ -37,6 +55,8 @@ def configure_device(cfg: Config) -> None:
     dist_cfg['backend'] = 'gloo'
     if cfg.get('launcher', 'none') == 'none':
         return
+    if _sync_bn_to_bn(cfg.get('model')):
+        print('beit2mm: no CUDA, SyncBN replaced by BN for the CPU run.')
     wrapper = cfg.get('model_wrapper_cfg')
     if wrapper is None:
         cfg.model_wrapper_cfg = dict(
