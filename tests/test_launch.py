@@ -7,7 +7,7 @@ from beit2mm.engine.launch import configure_device
 def test_cpu_distributed_run_replaces_syncbn(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     cfg = Config(dict(
-        launcher='pytorch',
+        launcher='pytorch', env_cfg=dict(dist_cfg=dict()),
         model=dict(type='EncoderDecoder',
                    decode_head=dict(norm_cfg=dict(type='SyncBN')),
                    auxiliary_head=[dict(norm_cfg=dict(type='SyncBN'))])))
@@ -20,7 +20,7 @@ def test_cpu_distributed_run_replaces_syncbn(monkeypatch):
 
 def test_cuda_run_keeps_syncbn_and_nccl(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
-    cfg = Config(dict(launcher='pytorch',
+    cfg = Config(dict(launcher='pytorch', env_cfg=dict(dist_cfg=dict()),
                       model=dict(norm_cfg=dict(type='SyncBN'))))
     configure_device(cfg)
     assert cfg.env_cfg.dist_cfg.backend == 'nccl'
