@@ -7,6 +7,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
+from mmengine.registry import DefaultScope
 
 from conftest import write_image_folder
 
@@ -17,6 +18,16 @@ CONFIGS = {
     'beitv2_vit-l_300e': ('large', 21, 0., (0.9, 0.98), 300),
     'beitv2_vit-l_1600e': ('large', 21, 0.1, (0.9, 0.999), 1600),
 }
+
+
+@pytest.fixture(autouse=True)
+def _restore_default_scope():
+    """The in-process Runner makes 'beit2mm' the default scope of the
+    process; put the previous scopes back for the tests that follow."""
+    saved = DefaultScope._instance_dict.copy()
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)
 
 
 def load(name):
@@ -144,3 +155,21 @@ def test_vit_b_300e_runs_two_iterations_on_cpu(tmp_path):
     loss = scalars['train/loss'].current()
     assert torch.isfinite(torch.tensor(loss))
     assert 'train/acc_mim' in scalars and 'train/loss_cls_pt' in scalars
+
+
+def test_tiny_cpu_config_builds_and_matches_the_tiny_tokenizer():
+    import beit2mm  # noqa: F401
+    from beit2mm.registry import MODELS
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'configs/beitv2/beitv2_vit-tiny_shapes-64px_cpu.py'))
+    vqkd = Config.fromfile(osp.join(
+        ROOT, 'configs/vqkd/vqkd_vit-tiny_shapes-64px_cpu.py'))
+    tok = cfg.model.tokenizer
+    assert tok.arch == vqkd.model.arch and tok.num_codes == vqkd.model.num_codes
+    assert (tok.img_size, tok.patch_size) == (vqkd.model.img_size,
+                                              vqkd.model.patch_size)
+    cfg.model.update(tokenizer_ckpt=None, allow_random_tokenizer=True)
+    with pytest.warns(UserWarning, match='random-init tokenizer'):
+        model = MODELS.build(cfg.model)
+    mask_cfg = cfg.train_pipeline[4]
+    assert (mask_cfg.input_size, ) * 2 == model.backbone.patch_resolution
