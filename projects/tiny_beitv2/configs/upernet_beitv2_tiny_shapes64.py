@@ -32,7 +32,7 @@ metainfo = dict(
     palette=[[40, 40, 40], [230, 60, 60], [60, 110, 230], [70, 190, 70],
              [240, 200, 40], [190, 70, 200], [60, 210, 210]])
 
-data_preprocessor = dict(size=crop_size)
+data_preprocessor = dict(size=crop_size, test_cfg=dict(size=crop_size))
 model = dict(
     data_preprocessor=data_preprocessor,
     backbone=dict(
