@@ -32,7 +32,10 @@ env_cfg = dict(
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     # tools/train.py and tools/test.py switch 'nccl' to 'gloo' on a machine
     # without CUDA, so the same launchers run distributed on CPU.
-    dist_cfg=dict(backend='nccl'),
+    # timeout (s): a rank waiting in a collective for a peer that hangs
+    # gives up with an error after this long instead of waiting forever (a
+    # peer that dies is detected at once: its connection closes)
+    dist_cfg=dict(backend='nccl', timeout=1800),
 )
 
 vis_backends = [dict(type='LocalVisBackend')]
