@@ -216,6 +216,8 @@ def test_bad_config_fails_early(teacher):
         VQKDTokenizer(arch='huge')
     with pytest.raises(ValueError, match='decoder_out_dim'):
         VQKDTokenizer(**TINY, teacher=teacher, decoder_out_dim=7)
+    with pytest.raises(ValueError, match='img_size=64'):
+        VQKDTokenizer(**{**TINY, 'img_size': 64}, teacher=teacher)
     with pytest.raises(ValueError, match='divisible'):
         VQKDTokenizer(**{**TINY, 'img_size': 30})
 

@@ -26,6 +26,12 @@ class BaseTeacher(nn.Module):
                              persistent=False)
         self.embed_dim = None
 
+    @property
+    def input_size(self):
+        """(H, W) the teacher's position embedding is built for, or None if
+        it takes any size."""
+        return None
+
     def _freeze(self) -> None:
         for p in self.parameters():
             p.requires_grad_(False)

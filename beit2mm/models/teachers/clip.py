@@ -42,6 +42,10 @@ class CLIPTeacher(BaseTeacher):
         self.model_name = model_name
         self._freeze()
 
+    @property
+    def input_size(self):
+        return tuple(self.model.image_size)
+
     def extract(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) CLIP-normalised -> (B, h', w', 512):
         ``ln_post(tokens) @ proj`` for every patch token."""

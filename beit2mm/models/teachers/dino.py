@@ -45,6 +45,12 @@ class DINOTeacher(BaseTeacher):
         self.model_name = model_name
         self._freeze()
 
+    @property
+    def input_size(self):
+        pe = self.model.patch_embed
+        return None if getattr(pe, 'dynamic_img_size', False) \
+            else tuple(pe.img_size)
+
     def extract(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) ImageNet-normalised -> (B, h', w', T): the final
         ``norm`` output of every patch token."""

@@ -128,6 +128,13 @@ class VQKDTokenizer(BaseModel):
             teacher = MODELS.build(teacher)
         self._teacher = _Unregistered(teacher)
         if teacher is not None:
+            size = getattr(teacher, 'input_size', None)
+            if size is not None and tuple(size) != self.encoder.img_size:
+                raise ValueError(
+                    f'the teacher takes {tuple(size)} images but the '
+                    f'tokenizer {self.encoder.img_size}; build the teacher '
+                    f'with img_size={img_size} (teachers see the same input '
+                    f'as the tokenizer).')
             if decoder_out_dim not in (None, teacher.embed_dim):
                 raise ValueError(
                     f'decoder_out_dim={decoder_out_dim} but the teacher gives '
