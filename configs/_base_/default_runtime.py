@@ -19,6 +19,9 @@ default_hooks = dict(
                     max_keep_ckpts=3),
     # reseed the distributed sampler every epoch
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # before iteration 1: the pipelines' image / tokenizer-view / mask grid
+    # sizes match what the model was built for; see config_check_hook.py
+    config_check=dict(type='beit2mm.ConfigCheckHook'),
     # stop at the iteration whose loss is NaN/inf, before its checkpoint is
     # written (action='warn' only logs); see nonfinite_loss_hook.py
     nonfinite_loss=dict(type='beit2mm.NonFiniteLossHook', action='stop'),

@@ -1,0 +1,117 @@
+"""Cross-checks between the data pipeline and the model, before iteration 1.
+
+Each component already rejects its own bad arguments when it is built
+(image size not divisible by the patch size, more masked patches than the
+mask grid holds, early layer index >= depth, tokenizer vocabulary != head
+classes, missing tokenizer checkpoint, unknown teacher). What no single
+component can see is whether the *pipeline* feeds the *model* what it was
+built for; a mismatch would otherwise surface as a shape error in the first
+forward pass, after the whole run has been set up on every GPU.
+"""
+from typing import List, Optional, Sequence, Tuple
+
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.runner import BaseLoop
+
+from beit2mm.registry import HOOKS
+
+
+def _hw(size) -> Optional[Tuple[int, int]]:
+    if size is None:
+        return None
+    if isinstance(size, int):
+        return (size, size)
+    return tuple(int(s) for s in size)
+
+
+def _same(a: Tuple[int, int], b: Tuple[int, int]) -> bool:
+    """Equal sizes; (h, w) vs (w, h) conventions differ between transforms,
+    so a swapped pair of a non-square size is accepted too."""
+    return a == b or a == b[::-1]
+
+
+def _transforms(loop) -> Sequence:
+    dataset = getattr(getattr(loop, 'dataloader', None), 'dataset', None)
+    pipeline = getattr(dataset, 'pipeline', None)
+    return getattr(pipeline, 'transforms', None) or []
+
+
+def _output_sizes(transforms) -> Tuple[Optional[tuple], Optional[tuple],
+                                       Optional[object]]:
+    """(image size, second view size, mask generator) the pipeline makes:
+    the last crop / resize-to-size transform decides the image size."""
+    size = second = mask = None
+    for t in transforms:
+        name = type(t).__name__
+        if name == 'TwoViewRandomResizedCrop':
+            size, second = _hw(t.scale), _hw(t.second_scale)
+        elif name in ('RandomResizedCrop', 'EfficientNetRandomCrop'):
+            size = _hw(getattr(t, 'scale', None))
+        elif name in ('CenterCrop', 'EfficientNetCenterCrop'):
+            size = _hw(getattr(t, 'crop_size', None))
+        elif name == 'BlockwiseMaskGenerator':
+            mask = t
+    return size, second, mask
+
+
+def _check(model, transforms, split: str) -> List[str]:
+    size, second, mask = _output_sizes(transforms)
+    errors = []
+    backbone = getattr(model, 'backbone', None)
+    tokenizer = getattr(model, 'tokenizer', None)
+    if type(model).__name__ == 'VQKDTokenizer':
+        backbone, tokenizer = model.encoder, None
+    if backbone is not None and size is not None and \
+            hasattr(backbone, 'patch_resolution'):
+        want = _hw(backbone.img_size)
+        if not _same(size, want):
+            errors.append(
+                f'the {split} pipeline makes {size[0]}x{size[1]} images but '
+                f'the model is built for {want[0]}x{want[1]}; set the crop '
+                f'size (e.g. RandomResizedCrop scale / '
+                f'TwoViewRandomResizedCrop scale) to {want[0]} or the '
+                f'model img_size to {size[0]}.')
+    if tokenizer is not None and second is not None and \
+            getattr(tokenizer, 'img_size', None) is not None:
+        want = _hw(tokenizer.img_size)
+        if not _same(second, want):
+            errors.append(
+                f'the {split} pipeline makes {second[0]}x{second[1]} '
+                f'tokenizer views but the tokenizer is built for '
+                f'{want[0]}x{want[1]}; set TwoViewRandomResizedCrop '
+                f'second_scale={want[0]}.')
+    if mask is not None and backbone is not None and \
+            hasattr(backbone, 'patch_resolution'):
+        grid = tuple(backbone.patch_resolution)
+        if (mask.height, mask.width) != grid:
+            errors.append(
+                f'BlockwiseMaskGenerator masks a {mask.height}x{mask.width} '
+                f'grid but the student has {grid[0]}x{grid[1]} patches; set '
+                f'its input_size={grid} (image size / patch size) and keep '
+                f'num_masking_patches <= {grid[0] * grid[1]} (BEiT v2: about '
+                f'40%, 75 of 196).')
+    return errors
+
+
+@HOOKS.register_module()
+class ConfigCheckHook(Hook):
+    """Before the first iteration, check that the train (and val) pipelines
+    produce what the model was built for: image size vs the backbone's /
+    tokenizer encoder's ``img_size``, the tokenizer view vs the tokenizer,
+    the mask generator's grid vs the student's patch grid. All mismatches
+    are reported at once in a ``ValueError`` naming the fix."""
+
+    priority = 'VERY_HIGH'
+
+    def before_run(self, runner) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) \
+            else runner.model
+        errors = []
+        for split, loop in (('train', runner._train_loop),
+                            ('val', runner._val_loop)):
+            if isinstance(loop, BaseLoop):
+                errors += _check(model, _transforms(loop), split)
+        if errors:
+            raise ValueError('config mistakes found before training:\n  - ' +
+                             '\n  - '.join(errors))
