@@ -1,0 +1,572 @@
+#!/usr/bin/env python
+"""Speed and memory of BEiT v2 training steps and tokenization, optionally
+side by side with mmpretrain 1.2.0's BEiT v2.
+
+Tasks (synthetic images, one JSON line per result on stdout):
+
+* ``mim``: one BEiT v2 pretraining step -- tokenizer targets, masked student
+  forward, patch aggregation, MIM loss (eq. 3), backward, gradient clipping
+  (3.0) and AdamW -- as in ``configs/beitv2_vit-b_300e.py``.
+* ``vqkd``: one VQ-KD training step (teacher, encoder, quantizer with EMA,
+  decoder, eq. 2, backward, AdamW). The teacher is a randomly initialised
+  CLIP ViT-B/16 (``--teacher clip``) or a small stand-in (``--teacher none``,
+  a frozen linear patch projection) when only the tokenizer's cost matters.
+* ``tokenize``: the frozen tokenizer's ``get_tokens`` on a batch.
+
+With ``--compare-mmpretrain`` the same step is built with mmpretrain's
+``BEiT`` (``BEiTPretrainViT``, ``BEiTV2Neck``, ``BEiTV2Head``, ``VQKD`` target
+generator) or its ``VQKD`` for ``tokenize``, with the same architecture,
+batch, masks and weights (ours copied into theirs, so the work is the same:
+the tool checks the token ids agree). The two run interleaved in one process
+and ``speedup`` is the median over steps of (their time / our time).
+mmpretrain runs its target generator in train mode in its pipeline (the
+runner's ``model.train()`` reaches it), which updates the codebook by EMA at
+every step; ``tokenize`` reports it both that way (``mode: train``) and in eval
+mode.
+
+Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` over the timed
+steps. On CPU the profiler's allocator events of one extra step (``Total
+Allocated``, the live bytes allocated since the step began) plus the bytes of
+every tensor alive before it (weights, gradients, optimizer state, tokenizer):
+tensor memory only, not the allocator's or oneDNN's own caches.
+
+Examples::
+
+    python tools/benchmark.py --task mim --arch base --batch-size 8 \\
+        --steps 10 --compare-mmpretrain
+    python tools/benchmark.py --task tokenize --arch base --batch-size 8 \\
+        --steps 10 --compare-mmpretrain
+    python tools/benchmark.py --task mim --arch base --batch-size 128 \\
+        --device cuda --amp bf16 --compile
+"""
+import os
+import sys
+
+# tools/ holds a script named like a standard module (tokenize.py, which
+# torch's imports reach): keep tools/ off sys.path.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or '.') != _HERE]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from contextlib import nullcontext  # noqa: E402
+from typing import Callable, Dict, List, Optional  # noqa: E402
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
+ARCHS = ('tiny', 'small', 'base', 'large')
+
+
+# ---------------------------------------------------------------- arguments
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--task', choices=('vqkd', 'mim', 'tokenize'),
+                   default='mim')
+    p.add_argument('--arch', default='base',
+                   help=f'one of {ARCHS} or a JSON dict with embed_dims, '
+                   f'num_layers, num_heads (tests use a tiny one)')
+    p.add_argument('--batch-size', type=int, default=8)
+    p.add_argument('--steps', type=int, default=10, help='timed steps')
+    p.add_argument('--warmup', type=int, default=2, help='untimed steps')
+    p.add_argument('--img-size', type=int, default=224)
+    p.add_argument('--num-codes', type=int, default=8192)
+    p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
+    p.add_argument('--amp', choices=('bf16', 'fp16'), default=None)
+    p.add_argument('--compile', action='store_true',
+                   help='torch.compile the step functions (both sides)')
+    p.add_argument('--with-cp', action='store_true',
+                   help='activation checkpointing of the student blocks')
+    p.add_argument('--teacher', choices=('clip', 'none'), default='clip',
+                   help='vqkd task: random-init CLIP ViT-B/16 or a stand-in')
+    p.add_argument('--compare-mmpretrain', action='store_true')
+    p.add_argument('--no-memory', action='store_true',
+                   help='skip the CPU memory measurement step')
+    p.add_argument('--threads', type=int, default=None,
+                   help='torch.set_num_threads (CPU)')
+    p.add_argument('--seed', type=int, default=0)
+    args = p.parse_args(argv)
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        p.error('--device cuda but torch sees no CUDA device.')
+    if args.amp == 'fp16' and args.device == 'cpu':
+        p.error('--amp fp16 needs --device cuda; use --amp bf16 on CPU.')
+    if args.compare_mmpretrain and args.task == 'vqkd':
+        p.error('--compare-mmpretrain covers mim and tokenize: mmpretrain '
+                '1.2.0 has no VQ-KD training (its VQKD builds the encoder '
+                'only).')
+    if args.steps < 1 or args.batch_size < 1:
+        p.error('--steps and --batch-size must be >= 1.')
+    return args
+
+
+def resolve_arch(arch: str) -> dict:
+    """'base' or a JSON dict -> dict(embed_dims, num_layers, num_heads,
+    mlp_ratio)."""
+    from beit2mm.models.backbones import BEiTv2ViT
+    if arch in BEiTv2ViT.arch_zoo:
+        a = dict(BEiTv2ViT.arch_zoo[arch])
+    else:
+        try:
+            a = json.loads(arch)
+        except json.JSONDecodeError:
+            raise SystemExit(f'--arch {arch!r}: use one of {ARCHS} or a JSON '
+                             f'dict like \'{{"embed_dims": 64, "num_layers":'
+                             f' 4, "num_heads": 2}}\'.')
+    a.setdefault('mlp_ratio', 4.)
+    a.setdefault('layer_scale_init_value', 0.1)
+    return a
+
+
+def early_layer(depth: int) -> int:
+    """Patch aggregation source: 9 of 12 (base), 21 of 24 (large)."""
+    return max(1, depth - 3)
+
+
+# ---------------------------------------------------------------- builders
+def tokenizer_cfg(arch: dict, args) -> dict:
+    enc = {k: arch[k] for k in ('embed_dims', 'num_layers', 'num_heads',
+                                'mlp_ratio')}
+    dec = dict(enc, num_layers=min(3, enc['num_layers']))
+    return dict(type='beit2mm.VQKDTokenizer', arch=dict(encoder=enc,
+                                                        decoder=dec),
+                img_size=args.img_size, patch_size=16,
+                num_codes=args.num_codes, code_dim=32, teacher=None)
+
+
+def build_ours_mim(arch: dict, args) -> nn.Module:
+    from beit2mm.registry import MODELS
+    early = early_layer(arch['num_layers'])
+    cfg = dict(
+        type='beit2mm.BEiTv2',
+        backbone=dict(type='beit2mm.BEiTv2ViT', arch=arch,
+                      img_size=args.img_size, patch_size=16,
+                      use_abs_pos_emb=False, use_shared_rel_pos_bias=True,
+                      with_mask_token=True, with_cp=args.with_cp),
+        neck=dict(type='beit2mm.BEiTv2Neck', arch=arch, num_layers=2,
+                  early_layers=early),
+        head=dict(type='beit2mm.MIMHead', embed_dims=arch['embed_dims'],
+                  num_codes=args.num_codes),
+        tokenizer=tokenizer_cfg(arch, args),
+        allow_random_tokenizer=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        model = MODELS.build(cfg)
+    model.init_weights()
+    return model
+
+
+def build_ours_tokenizer(arch: dict, args) -> nn.Module:
+    from beit2mm.models.algorithms.frozen_tokenizer import load_tokenizer
+    return load_tokenizer(tokenizer_cfg(arch, args), None)
+
+
+class _StandInTeacher(nn.Module):
+    """Frozen linear patch projection with the teacher interface."""
+
+    def __init__(self, dim: int = 512):
+        super().__init__()
+        self.embed_dim = dim
+        self.proj = nn.Conv2d(3, dim, 16, 16)
+        self.requires_grad_(False)
+
+    def forward(self, x, grid):
+        y = nn.functional.adaptive_avg_pool2d(self.proj(x), grid)
+        return y.flatten(2).transpose(1, 2)
+
+
+def build_ours_vqkd(arch: dict, args) -> nn.Module:
+    from beit2mm.models.tokenizers import VQKDTokenizer
+    if args.teacher == 'clip':
+        from beit2mm.registry import MODELS
+        teacher = MODELS.build(dict(type='beit2mm.CLIPTeacher',
+                                    model_name='ViT-B-16', pretrained=None))
+    else:
+        teacher = _StandInTeacher()
+    cfg = tokenizer_cfg(arch, args)
+    cfg.pop('type')
+    cfg.update(teacher=teacher, kmeans_init=False)
+    model = VQKDTokenizer(**cfg)
+    model.init_weights()
+    return model
+
+
+def _mmpretrain_arch(arch: dict) -> dict:
+    ffn = int(arch['embed_dims'] * arch['mlp_ratio'])
+    return dict(embed_dims=arch['embed_dims'], num_layers=arch['num_layers'],
+                depth=arch['num_layers'], num_heads=arch['num_heads'],
+                feedforward_channels=ffn)
+
+
+def mmpretrain_vqkd_cfg(arch: dict, args) -> dict:
+    encoder = dict(
+        arch=_mmpretrain_arch(arch), img_size=args.img_size, patch_size=16,
+        out_indices=-1, norm_cfg=dict(type='LN', eps=1e-6), final_norm=True,
+        out_type='featmap', with_cls_token=True, use_abs_pos_emb=True,
+        use_rel_pos_bias=False, use_shared_rel_pos_bias=False,
+        layer_scale_init_value=0.)
+    return dict(type='VQKD', encoder_config=encoder, num_embed=args.num_codes,
+                embed_dims=32)
+
+
+def build_theirs_mim(arch: dict, args) -> nn.Module:
+    """mmpretrain 1.2.0's configs/beitv2/beitv2_beit-base-p16_8xb256-amp-
+    coslr-300e_in1k.py model with this arch."""
+    from mmpretrain.registry import MODELS as PM
+    early = early_layer(arch['num_layers'])
+    marc = _mmpretrain_arch(arch)
+    ls = arch['layer_scale_init_value']
+    cfg = dict(
+        type='BEiT',
+        backbone=dict(type='BEiTPretrainViT', arch=marc,
+                      img_size=args.img_size, patch_size=16,
+                      out_indices=[early - 1, arch['num_layers'] - 1],
+                      final_norm=False, out_type='raw',
+                      layer_scale_init_value=ls,
+                      norm_cfg=dict(type='LN', eps=1e-6)),
+        neck=dict(type='BEiTV2Neck', num_layers=2, early_layers=early,
+                  backbone_arch=marc, layer_scale_init_value=ls),
+        head=dict(type='BEiTV2Head', embed_dims=arch['embed_dims'],
+                  num_embed=args.num_codes,
+                  loss=dict(type='CrossEntropyLoss')),
+        target_generator=mmpretrain_vqkd_cfg(arch, args))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        model = PM.build(cfg)
+    return model
+
+
+def build_theirs_tokenizer(arch: dict, args) -> nn.Module:
+    from mmpretrain.registry import MODELS as PM
+    return PM.build(mmpretrain_vqkd_cfg(arch, args))
+
+
+# ------------------------------------------------------ weights ours -> theirs
+_RENAMES = (('.blocks.', '.layers.'), ('.norm1.', '.ln1.'),
+            ('.norm2.', '.ln2.'), ('.mlp.fc1.', '.ffn.layers.0.0.'),
+            ('.mlp.fc2.', '.ffn.layers.1.'),
+            ('patch_embed.proj.', 'patch_embed.projection.'))
+
+
+def _their_name(key: str) -> str:
+    key = '.' + key
+    for a, b in _RENAMES:
+        key = key.replace(a, b)
+    return key[1:]
+
+
+def tokenizer_state_for_mmpretrain(tok: nn.Module) -> Dict[str, torch.Tensor]:
+    """Our VQ-KD encoder + quantizer state in mmpretrain VQKD names."""
+    out = {}
+    for k, v in tok.state_dict().items():
+        if k.startswith(('decoder.', 'decode_task_layer.')):
+            continue
+        if k == 'quantize.codebook':
+            out['quantize.embedding.weight'] = v
+        elif k == 'quantize.initted':
+            # a loaded tokenizer: no k-means on their first batch
+            out['quantize.embedding.initted'] = torch.ones(1)
+        elif k == 'quantize.cluster_size':
+            out[k] = v
+        elif k.startswith('quantize.'):
+            continue
+        elif k == 'encoder.fc_norm.weight' or k == 'encoder.fc_norm.bias':
+            out[k.replace('fc_norm', 'ln1')] = v
+        else:
+            out[_their_name(k)] = v
+    return out
+
+
+def mim_state_for_mmpretrain(model: nn.Module) -> Dict[str, torch.Tensor]:
+    """Our student, neck, head and tokenizer in mmpretrain BEiT names."""
+    out = {}
+    for k, v in model.state_dict().items():
+        if k.startswith('backbone.norm.'):  # the shared final norm
+            out[k.replace('backbone.norm.', 'neck.norm.')] = v
+        elif k.startswith('backbone.rel_pos_bias.'):
+            out[k] = v
+        elif k.startswith('neck.blocks.'):
+            out[_their_name(k.replace('neck.blocks.',
+                                      'neck.patch_aggregation.'))] = v
+        elif k.startswith('head.fc.'):
+            out[k.replace('head.fc.', 'head.cls_head.')] = v
+        else:
+            out[_their_name(k)] = v
+    for k, v in tokenizer_state_for_mmpretrain(model.tokenizer).items():
+        out['target_generator.' + k] = v
+    return out
+
+
+def load_into(module: nn.Module, state: Dict[str, torch.Tensor]) -> None:
+    """Strict load that names what did not match."""
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    missing = [k for k in missing if 'relative_position_index' not in k]
+    if missing or unexpected:
+        raise RuntimeError(f'weight copy to mmpretrain failed: missing '
+                           f'{missing[:5]}, unexpected {unexpected[:5]}')
+
+
+# ---------------------------------------------------------------- steps
+class Batch:
+    """Synthetic two-view batch and BEiT v2 block-wise masks."""
+
+    def __init__(self, args, device):
+        from beit2mm.datasets.transforms import BlockwiseMaskGenerator
+        g = torch.Generator().manual_seed(args.seed)
+        B, S = args.batch_size, args.img_size
+        grid = S // 16
+        self.img = torch.randn(B, 3, S, S, generator=g).to(device)
+        self.img_tok = torch.rand(B, 3, S, S, generator=g).mul(2).sub(1)
+        self.img_tok = self.img_tok.to(device)
+        # 75 of 196 patches as in BEiT v2 (same fraction for other grids)
+        n_mask = max(1, round(75 / 196 * grid * grid))
+        gen = BlockwiseMaskGenerator(input_size=grid,
+                                     num_masking_patches=n_mask,
+                                     min_num_patches=min(16, n_mask))
+        masks = [torch.as_tensor(gen(dict())['mask']) for _ in range(B)]
+        self.mask2d = torch.stack(masks).bool()  # (B, h, w)
+        mask = self.mask2d.flatten(1)
+        self.mask_index = mask.flatten().nonzero().squeeze(1).to(device)
+        self.mask = mask.to(device)
+        self.mask2d = self.mask2d.to(device)
+
+
+def autocast(args):
+    if args.amp is None:
+        return nullcontext()
+    dtype = torch.bfloat16 if args.amp == 'bf16' else torch.float16
+    return torch.autocast(device_type=args.device, dtype=dtype)
+
+
+class TrainStep:
+    """forward (loss fn) -> backward -> clip 3.0 -> AdamW (fused on CUDA)."""
+
+    def __init__(self, model: nn.Module, loss_fn: Callable, args):
+        self.model, self.loss_fn, self.args = model, loss_fn, args
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.params = params
+        fused = args.device == 'cuda'
+        self.opt = torch.optim.AdamW(params, lr=1.5e-3, betas=(0.9, 0.98),
+                                     eps=1e-8, weight_decay=0.05, fused=fused)
+        self.scaler = torch.amp.GradScaler('cuda') \
+            if args.amp == 'fp16' else None
+        if args.compile:
+            self.loss_fn = torch.compile(loss_fn)
+        model.train()
+
+    def __call__(self):
+        self.opt.zero_grad(set_to_none=True)
+        with autocast(self.args):
+            losses = self.loss_fn()
+        loss = sum(v for k, v in losses.items() if k.startswith('loss'))
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.opt)
+            torch.nn.utils.clip_grad_norm_(self.params, 3.0, foreach=True)
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.params, 3.0, foreach=True)
+            self.opt.step()
+        return loss.detach()
+
+    def persistent(self) -> List[torch.Tensor]:
+        ts = list(self.model.state_dict(keep_vars=True).values())
+        tok = getattr(self.model, 'tokenizer', None)
+        if isinstance(tok, nn.Module):
+            ts += list(tok.state_dict().values())
+        for st in self.opt.state.values():
+            ts += [v for v in st.values() if torch.is_tensor(v)]
+        return ts
+
+
+class InferStep:
+    """no-grad call of a tokenizer (``persistent`` for the memory report)."""
+
+    def __init__(self, module: nn.Module, fn: Callable, args):
+        self.module, self.args = module, args
+        self.fn = torch.compile(fn) if args.compile else fn
+
+    def __call__(self):
+        with torch.no_grad(), autocast(self.args):
+            return self.fn()
+
+    def persistent(self) -> List[torch.Tensor]:
+        return list(self.module.state_dict().values())
+
+
+def build_steps(args, arch, device) -> Dict[str, object]:
+    """name -> step callable; the first is ours."""
+    batch = Batch(args, device)
+    steps = {}
+    if args.task == 'mim':
+        ours = build_ours_mim(arch, args).to(device)
+        steps['beit2mm'] = TrainStep(ours, lambda: ours(
+            [batch.img, batch.img_tok], mode='loss', mask=batch.mask,
+            mask_index=batch.mask_index), args)
+        if args.compare_mmpretrain:
+            from mmpretrain.structures import DataSample
+            theirs = build_theirs_mim(arch, args)
+            load_into(theirs, mim_state_for_mmpretrain(ours))
+            theirs.to(device)
+            samples = [DataSample() for _ in range(args.batch_size)]
+            for s, m in zip(samples, batch.mask2d):
+                s.set_mask(m)
+            steps['mmpretrain'] = TrainStep(theirs, lambda: theirs.loss(
+                [batch.img, batch.img_tok], samples), args)
+    elif args.task == 'tokenize':
+        ours = build_ours_tokenizer(arch, args).to(device)
+        steps['beit2mm'] = InferStep(
+            ours, lambda: ours.get_tokens(batch.img_tok), args)
+        if args.compare_mmpretrain:
+            for mode in ('train', 'eval'):
+                theirs = build_theirs_tokenizer(arch, args)
+                load_into(theirs, tokenizer_state_for_mmpretrain(ours))
+                theirs.to(device).train(mode == 'train')
+                steps[f'mmpretrain:{mode}'] = InferStep(
+                    theirs, (lambda t: lambda: t(batch.img_tok))(theirs),
+                    args)
+    else:
+        ours = build_ours_vqkd(arch, args).to(device)
+        steps['beit2mm'] = TrainStep(
+            ours, lambda: ours(batch.img_tok, mode='loss'), args)
+    return steps
+
+
+def check_same_work(args, steps) -> Optional[float]:
+    """Token agreement (tokenize) or loss difference (mim) of the two
+    implementations on the same batch and weights, before timing."""
+    if not args.compare_mmpretrain:
+        return None
+    if args.task == 'tokenize':
+        ours = steps['beit2mm']().flatten(1)
+        theirs = steps['mmpretrain:eval']().flatten(1)
+        return (ours == theirs.view_as(ours)).float().mean().item()
+    ours, theirs = steps['beit2mm'], steps['mmpretrain']
+    with torch.no_grad(), autocast(args):
+        a = ours.loss_fn()
+        b = theirs.loss_fn()
+        la = (a['loss_mim'] + a['loss_cls_pt']).item()
+        lb = (b['loss_1'] + b['loss_2']).item()
+    return abs(la - lb) / max(abs(lb), 1e-12)
+
+
+# ---------------------------------------------------------------- measuring
+def sync(device: str):
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+def timed(step, device: str) -> float:
+    sync(device)
+    t0 = time.perf_counter()
+    step()
+    sync(device)
+    return time.perf_counter() - t0
+
+
+def cpu_peak_mb(step) -> float:
+    """Tensor bytes alive before one step + the profiler's peak of bytes
+    allocated during it (see the module docstring)."""
+    seen, before = set(), 0
+    for t in step.persistent():
+        if t is None:
+            continue
+        for u in (t, getattr(t, 'grad', None)):
+            if u is None or u.device.type != 'cpu':
+                continue
+            s = u.untyped_storage()
+            if s.data_ptr() not in seen:
+                seen.add(s.data_ptr())
+                before += s.nbytes()
+    if hasattr(step, 'opt'):
+        step.opt.zero_grad(set_to_none=True)  # grads are allocated anew
+    acts = [torch.profiler.ProfilerActivity.CPU]
+    with torch.profiler.profile(activities=acts, profile_memory=True) as prof:
+        step()
+    fd, path = tempfile.mkstemp(suffix='.json')
+    os.close(fd)
+    try:
+        prof.export_chrome_trace(path)
+        with open(path) as f:
+            events = json.load(f)['traceEvents']
+    finally:
+        os.remove(path)
+    peak = max([e['args'].get('Total Allocated', 0) for e in events
+                if e.get('name') == '[memory]'] + [0])
+    return (before + peak) / 2**20
+
+
+def measure(args, steps) -> List[dict]:
+    names = list(steps)
+    for _ in range(args.warmup):
+        for n in names:
+            steps[n]()
+    if args.device == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
+    times = {n: [] for n in names}
+    mems = {}
+    for _ in range(args.steps):
+        for n in names:  # interleaved: load changes hit every side alike
+            if args.device == 'cuda' and len(names) > 1:
+                torch.cuda.reset_peak_memory_stats()
+            times[n].append(timed(steps[n], args.device))
+            if args.device == 'cuda':
+                mems[n] = max(mems.get(n, 0.),
+                              torch.cuda.max_memory_allocated() / 2**20)
+    if args.device == 'cpu' and not args.no_memory:
+        for n in names:
+            mems[n] = cpu_peak_mb(steps[n])
+    ours = times[names[0]]
+    out = []
+    for n in names:
+        med = statistics.median(times[n])
+        r = dict(task=args.task, impl=n.split(':')[0], arch=args.arch,
+                 batch_size=args.batch_size, img_size=args.img_size,
+                 device=args.device, amp=args.amp or 'fp32',
+                 compile=args.compile,
+                 images_per_sec=round(args.batch_size / med, 3),
+                 step_ms_median=round(med * 1e3, 2),
+                 step_ms_min=round(min(times[n]) * 1e3, 2),
+                 peak_mem_mb=round(mems[n], 1) if n in mems else None,
+                 steps=args.steps, threads=torch.get_num_threads())
+        if ':' in n:
+            r['mode'] = n.split(':')[1]
+        if n != names[0]:
+            ratios = [t / o for t, o in zip(times[n], ours)]
+            r['speedup'] = round(statistics.median(ratios), 3)
+        out.append(r)
+    return out
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device == 'cuda':
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    torch.manual_seed(args.seed)
+    import beit2mm  # noqa: F401  (registers the beit2mm scope)
+    from mmengine.logging import MMLogger
+    MMLogger.get_instance('mmengine').setLevel('WARNING')  # init logs
+    arch = resolve_arch(args.arch)
+    steps = build_steps(args, arch, args.device)
+    same = check_same_work(args, steps)
+    results = measure(args, steps)
+    for r in results:
+        if same is not None and r['impl'] != 'beit2mm':
+            key = 'token_agreement' if args.task == 'tokenize' \
+                else 'loss_rel_diff'
+            r[key] = round(same, 6) if args.task == 'tokenize' \
+                else float(f'{same:.3g}')
+        print(json.dumps(r), flush=True)
+    return results
+
+
+if __name__ == '__main__':
+    sys.exit(0 if main() is not None else 1)
