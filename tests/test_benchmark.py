@@ -70,3 +70,50 @@ def test_arguments_fail_early(bench):
         bench.parse_args(['--task', 'vqkd', '--compare-mmpretrain'])
     with pytest.raises(SystemExit):
         bench.resolve_arch('huge')
+
+
+# ------------------------------------------------ fast path == plain path
+def _tiny_tokenizer(frozen=True):
+    from beit2mm.models.tokenizers import VQKDTokenizer
+    arch = dict(embed_dims=32, num_layers=2, num_heads=2)
+    torch.manual_seed(0)
+    tok = VQKDTokenizer(arch=dict(encoder=arch, decoder=arch), img_size=32,
+                        num_codes=64, kmeans_init=False, teacher=None,
+                        frozen=frozen)
+    return tok
+
+
+def test_get_tokens_fast_path_matches_plain_path():
+    tok = _tiny_tokenizer()
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    fast, plain = tok.get_tokens(x), tok.get_tokens(x, fast=False)
+    assert fast.shape == (3, 2, 2)
+    assert torch.equal(fast, plain)
+    # a normal tensor (not an inference tensor): a valid loss target
+    assert not fast.is_inference()
+    logits = torch.randn(fast.numel(), 64, requires_grad=True)
+    torch.nn.functional.cross_entropy(logits, fast.flatten()).backward()
+    # under bf16 autocast both paths still agree (lookup stays fp32)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        assert torch.equal(tok.get_tokens(x), tok.get_tokens(x, fast=False))
+
+
+def test_quantizer_ids_match_forward_and_leave_state_alone():
+    from beit2mm.models.quantizers import NormEMAQuantizer
+    q = NormEMAQuantizer(64, 8, kmeans_init=False).eval()
+    z = torch.randn(5, 7, 8)
+    book = q.codebook.clone()
+    assert torch.equal(q.ids(z), q(z).ids)
+    q.train()
+    ids = q.ids(z)
+    assert torch.equal(q.codebook, book)  # no EMA on the id-only path
+    assert torch.equal(ids, q(z).ids)
+
+
+def test_training_tokenizer_keeps_its_updating_path():
+    """A tokenizer in training (not frozen) still updates its codebook
+    through get_tokens, as the full forward does."""
+    tok = _tiny_tokenizer(frozen=False).train()
+    book = tok.quantize.codebook.clone()
+    tok.get_tokens(torch.rand(2, 3, 32, 32) * 2 - 1)
+    assert not torch.equal(book, tok.quantize.codebook)

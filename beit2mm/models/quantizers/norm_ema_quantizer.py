@@ -147,6 +147,12 @@ class NormEMAQuantizer(nn.Module):
         """Nearest code by cosine (eq. 1). z: (..., d) unit -> ids (...)."""
         return (z @ self.codebook.t()).argmax(-1)
 
+    def ids(self, z: torch.Tensor) -> torch.Tensor:
+        """Token ids only (eq. 1 in fp32; no codes, loss, EMA or k-means):
+        the inference path of :meth:`forward`. z: (..., d) -> ids (...)."""
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            return self.lookup(l2norm(z.float()))
+
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """Codes of ids. ids: (...) -> (..., d) unit vectors."""
         return F.embedding(ids, self.codebook)

@@ -228,10 +228,24 @@ class VQKDTokenizer(BaseModel):
         loss_rec = (1 - self.rec_cosine(rec, target)).mean()
         return dict(loss_rec=loss_rec, loss_commit=loss_commit)
 
-    @torch.no_grad()
-    def get_tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """Token ids of images in [-1, 1]: (B, 3, H, W) -> (B, H/p, W/p)."""
-        ids = self.quantize(self.encode(images)).ids
+    def get_tokens(self, images: torch.Tensor,
+                   fast: bool = True) -> torch.Tensor:
+        """Token ids of images in [-1, 1]: (B, 3, H, W) -> (B, H/p, W/p).
+
+        Fast path (``fast=True`` and a quantizer that does not update: frozen
+        or eval): the encoder under ``torch.inference_mode`` and the
+        quantizer's id lookup only (:meth:`NormEMAQuantizer.ids`). Plain path:
+        the full quantizer forward under ``no_grad`` (in training it also
+        updates the codebook, as before). Both give the same ids.
+        """
+        q = self.quantize
+        if not fast or (q.training and not q.frozen):
+            with torch.no_grad():
+                ids = q(self.encode(images)).ids
+        else:
+            with torch.inference_mode():
+                ids = q.ids(self.encode(images))
+            ids = ids.clone()  # a normal tensor, usable as a loss target
         return ids.view(images.shape[0], *self.grid)
 
     def predict(self, inputs: torch.Tensor,
