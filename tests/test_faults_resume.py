@@ -245,6 +245,11 @@ def runs(tmp_path_factory):
                 proc.kill()
     for s in stages.values():
         s['killed_losses'] = _losses(s['run'])
+        # what a kill while saving leaves behind: a partial temp file next
+        # to the newest complete checkpoint; --resume must not pick it
+        with open(osp.join(s['run'], f'.iter_{KILL_AFTER + 2}.pth.tmp99'),
+                  'wb') as f:
+            f.write(b'partial checkpoint')
     resumed = {name: _start([sys.executable, str(driver), ROOT, '1000',
                              s['cfg'], '--work-dir', s['run'], '--resume',
                              '--no-validate'])
@@ -276,6 +281,7 @@ def test_killed_run_resumes_exactly(runs, stage):
     # the killed run had gone past its last checkpoint
     assert max(s['killed_losses']) > KILL_AFTER
     assert f'resumed epoch: 0, iter: {KILL_AFTER}' in s['resume_log']
+    assert not glob.glob(osp.join(s['run'], '.*.tmp*'))  # cleaned up
     resumed = _losses(s['run'])
     assert sorted(resumed) == list(range(KILL_AFTER + 1, MAX_ITERS + 1))
     for it, terms in resumed.items():
