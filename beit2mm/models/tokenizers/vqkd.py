@@ -13,6 +13,7 @@ where t = teacher(x) (CLIP or DINO patch features). The codebook term of eq. 2
 is replaced by the EMA update of the quantizer.
 """
 import copy
+import inspect
 from typing import Dict, List, Optional, Union
 
 import torch
@@ -125,7 +126,17 @@ class VQKDTokenizer(BaseModel):
             dead_code_threshold=dead_code_threshold)
 
         if isinstance(teacher, dict):
-            teacher = MODELS.build(teacher)
+            try:
+                teacher = MODELS.build(teacher)
+            except KeyError as err:
+                if 'is not in the' not in str(err):  # not a registry miss
+                    raise
+                raise KeyError(
+                    f'unknown teacher type {teacher.get("type")!r}; set '
+                    f'model.teacher.type to beit2mm.CLIPTeacher (the '
+                    f'paper\'s CLIP ViT-B/16, T=512) or beit2mm.DINOTeacher '
+                    f'(DINO ViT-B/16, T=768), or register your own teacher '
+                    f'in beit2mm.registry.MODELS.') from None
         self._teacher = _Unregistered(teacher)
         if teacher is not None:
             size = getattr(teacher, 'input_size', None)
@@ -291,6 +302,18 @@ class VQKDTokenizer(BaseModel):
         from .vqkd_convert import load_vqkd_state_dict
         cfg.pop('type', None)
         state = load_vqkd_state_dict(path, map_location)
+        codes = state.get('quantize.codebook')
+        params = inspect.signature(cls).parameters
+        want = tuple(cfg.get(k, params[k].default)
+                     for k in ('num_codes', 'code_dim'))
+        if codes is not None and tuple(codes.shape) != want:
+            k, d = codes.shape
+            raise ValueError(
+                f'tokenizer checkpoint {path!r} has a {k} x {d} codebook but '
+                f'the tokenizer config asks for {want[0]} x {want[1]}; set '
+                f'model.tokenizer.num_codes={k} and code_dim={d} (and the '
+                f'MIM head\'s model.head.num_codes={k}), or use the '
+                f'checkpoint trained with this config.')
         if cfg.get('teacher') is None and cfg.get('decoder_out_dim') is None:
             state = {k: v for k, v in state.items()
                      if not k.startswith(('decoder.', 'decode_task_layer.'))}
