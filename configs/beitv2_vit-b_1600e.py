@@ -1,4 +1,4 @@
-# BEiT v2 ViT-B/16, 1600 epochs on ImageNet-1k (paper Table 1: 85.5 fine-tuned):
+# BEiT v2 ViT-B/16, 1600 epochs on ImageNet-1k (paper Table 1: 85.5 fine-tuned)
 # AdamW betas (0.9, 0.999) and drop path 0.1 (official PRETRAINING.md).
 _base_ = [
     './_base_/models/beitv2_vit-b.py',

@@ -5,7 +5,8 @@
 #   python tools/train.py configs/beitv2_vit-b_300e.py --cfg-options \
 #     model.tokenizer_ckpt=None model.allow_random_tokenizer=True \
 #     optim_wrapper.type=OptimWrapper train_dataloader.batch_size=2 \
-#     train_dataloader.num_workers=0 train_dataloader.persistent_workers=False \
+#     train_dataloader.num_workers=0 \
+#     train_dataloader.persistent_workers=False \
 #     train_dataloader.dataset.type=CustomDataset \
 #     train_dataloader.dataset.data_root=FOLDER
 _base_ = [

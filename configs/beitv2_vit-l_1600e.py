@@ -1,4 +1,4 @@
-# BEiT v2 ViT-L/16, 1600 epochs on ImageNet-1k (paper Table 1: 87.3 fine-tuned):
+# BEiT v2 ViT-L/16, 1600 epochs on ImageNet-1k (paper Table 1: 87.3 fine-tuned)
 # AdamW betas (0.9, 0.999), drop path 0.1 (official PRETRAINING.md).
 # 256 images per GPU needs large-memory GPUs; on smaller ones keep the total at
 # 2048 (e.g. 64 GPUs x 32: train_dataloader.batch_size=32).

@@ -165,7 +165,8 @@ def test_tiny_cpu_config_builds_and_matches_the_tiny_tokenizer():
     vqkd = Config.fromfile(osp.join(
         ROOT, 'configs/vqkd/vqkd_vit-tiny_shapes-64px_cpu.py'))
     tok = cfg.model.tokenizer
-    assert tok.arch == vqkd.model.arch and tok.num_codes == vqkd.model.num_codes
+    assert tok.arch == vqkd.model.arch
+    assert tok.num_codes == vqkd.model.num_codes
     assert (tok.img_size, tok.patch_size) == (vqkd.model.img_size,
                                               vqkd.model.patch_size)
     cfg.model.update(tokenizer_ckpt=None, allow_random_tokenizer=True)

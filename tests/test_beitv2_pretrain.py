@@ -299,8 +299,8 @@ def _official_forward(sd, x, mask, heads, early, depth, eps=1e-6):
                      sd[p + 'mlp.fc2.weight'], sd[p + 'mlp.fc2.bias'])
         return x + sd[p + 'gamma_2'] * h
 
-    t = F.conv2d(x, sd['patch_embed.proj.weight'], sd['patch_embed.proj.bias'],
-                 stride=sd['patch_embed.proj.weight'].shape[-1])
+    pw = sd['patch_embed.proj.weight']
+    t = F.conv2d(x, pw, sd['patch_embed.proj.bias'], stride=pw.shape[-1])
     t = t.flatten(2).transpose(1, 2)
     w = mask.unsqueeze(-1).float()
     t = t * (1 - w) + sd['mask_token'] * w

@@ -1,4 +1,4 @@
-"""Block-wise masking of BEiT (Bao et al. 2021, Alg. 1), used by BEiT v2 Sec. 2.3."""
+"""Block-wise masking of BEiT (Bao et al. 2021, Alg. 1); BEiT v2 Sec. 2.3."""
 import math
 from typing import List, Optional, Sequence, Tuple, Union
 

@@ -1,4 +1,4 @@
-"""One random crop, resized twice: the student's view and the tokenizer's view."""
+"""One random crop resized twice: the student's and the tokenizer's view."""
 from typing import Sequence, Union
 
 import mmcv

@@ -199,7 +199,8 @@ class BEiTv2(BaseModel):
         """inputs: [student (B, 3, H, W), tokenizer view (B, 3, H', W')];
         mask: (B, N) bool; mask_index: (M,) flat masked positions."""
         img, img_tok = inputs
-        n = self.backbone.patch_resolution[0] * self.backbone.patch_resolution[1]
+        h, w = self.backbone.patch_resolution
+        n = h * w
         if mask.shape[1] != n:
             raise ValueError(
                 f'masks have {mask.shape[1]} patches but the student has {n}; '

@@ -78,7 +78,8 @@ class MIMHead(BaseModule):
         losses = dict(loss_mim=F.cross_entropy(logits, target),
                       loss_cls_pt=F.cross_entropy(logits_pt, target))
         with torch.no_grad():
-            losses['acc_mim'] = (logits.argmax(-1) == target).float().mean() * 100
+            losses['acc_mim'] = (
+                logits.argmax(-1) == target).float().mean() * 100
             losses['acc_cls_pt'] = (
                 logits_pt.argmax(-1) == target).float().mean() * 100
         return losses

@@ -1,4 +1,4 @@
-"""Patch aggregation of BEiT v2 (Sec. 2.3, Fig. 3): a shallow [CLS] bottleneck."""
+"""Patch aggregation of BEiT v2 (Sec. 2.3, Fig. 3): a [CLS] bottleneck."""
 import math
 from typing import Optional, Union
 
