@@ -1,4 +1,5 @@
 import copy
+import os.path as osp
 
 import pytest
 import torch
@@ -188,6 +189,16 @@ def test_tokenizer_checkpoint_loading(tmp_path):
                   allow_random_tokenizer=False)
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     assert torch.equal(model.get_targets(x), src.get_tokens(x).flatten(1))
+    # a work dir: its last_checkpoint is used
+    with open(tmp_path / 'last_checkpoint', 'w') as f:
+        f.write('/elsewhere/' + osp.basename(path))
+    in_dir = build(tokenizer=StandInTokenizer(), tokenizer_ckpt=str(tmp_path),
+                   allow_random_tokenizer=False)
+    assert torch.equal(in_dir.tokenizer.codes, model.tokenizer.codes)
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match='last_checkpoint'):
+        build(tokenizer_ckpt=str(empty))
     torch.save({'model': {'proj.weight': src.proj.weight}}, path)
     with pytest.raises(KeyError, match='lacks'):
         build(tokenizer=StandInTokenizer(), tokenizer_ckpt=path)

@@ -10,7 +10,7 @@
 #   beit2mm.datasets.synthetic.write_demo_data(root)  ->  root/cls/train
 #   tools/dist_train.sh configs/beitv2/beitv2_vit-tiny_shapes-64px_cpu.py 2 \
 #       --cfg-options train_dataloader.dataset.data_root=ROOT/cls \
-#       model.tokenizer_ckpt=VQKD_WORK_DIR/epoch_10.pth
+#       model.tokenizer_ckpt=VQKD_WORK_DIR
 _base_ = ['../beitv2_vit-b_300e.py']
 
 data_root = 'data/shapes/cls'
@@ -30,7 +30,8 @@ model = dict(
                   encoder=dict(embed_dims=96, num_layers=4, num_heads=3),
                   decoder=dict(embed_dims=96, num_layers=1, num_heads=3)),
         img_size=img_size, patch_size=patch_size, num_codes=num_codes),
-    tokenizer_ckpt='work_dirs/vqkd_vit-tiny_shapes-64px_cpu/epoch_10.pth')
+    # the work dir of the tiny VQ-KD run: its last checkpoint is used
+    tokenizer_ckpt='work_dirs/vqkd_vit-tiny_shapes-64px_cpu')
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -11,6 +11,22 @@ from beit2mm.registry import MODELS
 from .frozen_tokenizer import load_tokenizer
 
 
+def _last_checkpoint(work_dir: str) -> str:
+    """The checkpoint an mmengine work dir's ``last_checkpoint`` names."""
+    marker = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(marker):
+        raise FileNotFoundError(
+            f'model.tokenizer_ckpt={work_dir!r} is a directory without a '
+            f'last_checkpoint file; point it to a VQ-KD checkpoint (.pth) or '
+            f'to the work dir of a finished VQ-KD run.')
+    with open(marker) as f:
+        path = f.read().strip()
+    if osp.isfile(path):
+        return path
+    # a moved work dir: the file next to last_checkpoint
+    return osp.join(work_dir, osp.basename(path))
+
+
 @MODELS.register_module()
 class BEiTv2(BaseModel):
     """Masked image modeling on VQ-KD tokens, with patch aggregation.
@@ -42,9 +58,10 @@ class BEiTv2(BaseModel):
             tokenizer's vocabulary.
         tokenizer: a VQ-KD tokenizer config (``teacher=None`` is enough to
             compute tokens) or module with ``get_tokens`` and ``num_codes``.
-        tokenizer_ckpt: the tokenizer checkpoint (ours, or an official one
-            converted with ``tools/convert/vqkd_official_to_beit2mm.py``).
-            This is the CLIP- vs DINO-distilled switch.
+        tokenizer_ckpt: the tokenizer checkpoint (ours, or an official
+            unilm one), or the work dir of a VQ-KD training run (its
+            ``last_checkpoint`` is used). This is the CLIP- vs DINO-distilled
+            switch.
         allow_random_tokenizer: allow ``tokenizer_ckpt=None`` (random init,
             seeded identically on every rank) for smoke tests; warns.
         save_tokenizer: also store the tokenizer's weights under
@@ -73,6 +90,8 @@ class BEiTv2(BaseModel):
                 'or an official one converted with tools/convert/'
                 'vqkd_official_to_beit2mm.py). For a smoke test only, pass '
                 'model.allow_random_tokenizer=True to use a random one.')
+        if tokenizer_ckpt is not None and osp.isdir(tokenizer_ckpt):
+            tokenizer_ckpt = _last_checkpoint(tokenizer_ckpt)
         if tokenizer_ckpt is not None and not osp.isfile(tokenizer_ckpt):
             raise FileNotFoundError(
                 f'tokenizer checkpoint {tokenizer_ckpt!r} does not exist; '
