@@ -19,14 +19,20 @@ from demo_stages import read_scalars
 # report.json keys every run has (None when the stage was skipped)
 KEYS = ('codebook_usage', 'rec_cosine', 'mim_acc', 'linear_probe_acc',
         'linear_probe_acc_random_init', 'miou', 'miou_random_init')
-# what to plot from each stage's training log
+# what to plot: panel -> [(stage, logged key, label)]
 CURVES = {
-    'vqkd': ('loss_rec', 'codebook_usage'),
-    'pretrain': ('loss_mim', 'loss_cls_pt', 'acc_mim', 'acc_cls_pt'),
-    'lp': ('loss', ),
-    'lp_random': ('loss', ),
-    'seg': ('decode.loss_ce', 'decode.acc_seg'),
-    'seg_random': ('decode.loss_ce', 'decode.acc_seg'),
+    'VQ-KD tokenizer': [('vqkd', 'loss_rec', 'loss_rec'),
+                        ('vqkd', 'codebook_usage', 'codebook_usage %')],
+    'BEiT v2 pretraining': [
+        ('pretrain', 'loss_mim', 'loss_mim'),
+        ('pretrain', 'loss_cls_pt', 'loss_cls_pt (aggregation)'),
+        ('pretrain', 'acc_mim', 'acc_mim %'),
+        ('pretrain', 'acc_cls_pt', 'acc_cls_pt %')],
+    'linear probe': [('lp', 'loss', 'loss, pretrained'),
+                     ('lp_random', 'loss', 'loss, random init')],
+    'UperNet segmentation': [
+        ('seg', 'decode.loss_ce', 'loss_ce, pretrained'),
+        ('seg_random', 'decode.loss_ce', 'loss_ce, random init')],
 }
 
 
@@ -102,15 +108,17 @@ def pictures(ctx, out):
                          title='Held-out images and their VQ-KD token ids')
         made['token_maps'] = f
     curves = {}
-    for stage, keys in CURVES.items():
-        train, _ = read_scalars(osp.join(ctx['work_dir'], stage))
+    logs = {}
+    for panel, lines in CURVES.items():
         q = {}
-        for key in keys:
-            pts = [(r['step'], r[key]) for r in train if key in r]
+        for stage, key, label in lines:
+            if stage not in logs:
+                logs[stage] = read_scalars(osp.join(ctx['work_dir'], stage))[0]
+            pts = [(r['step'], r[key]) for r in logs[stage] if key in r]
             if pts:
-                q[key] = tuple(zip(*pts))
+                q[label] = tuple(zip(*pts))
         if q:
-            curves[stage] = q
+            curves[panel] = q
     if curves:
         f = osp.join(out, 'curves.png')
         curves_figure(curves, f)

@@ -12,17 +12,18 @@ import sys
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PROJECT = osp.join(ROOT, 'projects', 'tiny_beitv2', 'configs')
 
-# stage -> (config file, nominal seconds on a 2-core CPU; the total ETA uses
-# them for stages that have not started yet)
+# stage -> (config file, expected seconds on an idle 2-core CPU; the total ETA
+# uses them, rescaled by how fast the finished stages ran, for the stages
+# still to come)
 STAGES = {
-    'data': (None, 15),
-    'vqkd': ('vqkd_tiny_shapes64.py', 120),
-    'pretrain': ('beitv2_tiny_shapes64.py', 200),
+    'data': (None, 10),
+    'vqkd': ('vqkd_tiny_shapes64.py', 90),
+    'pretrain': ('beitv2_tiny_shapes64.py', 150),
     'lp': ('linear-probe_beitv2_tiny_shapes64.py', 45),
     'lp_random': ('linear-probe_random-init_tiny_shapes64.py', 45),
-    'seg': ('upernet_beitv2_tiny_shapes64.py', 80),
-    'seg_random': ('upernet_random-init_tiny_shapes64.py', 80),
-    'report': (None, 20),
+    'seg': ('upernet_beitv2_tiny_shapes64.py', 60),
+    'seg_random': ('upernet_random-init_tiny_shapes64.py', 60),
+    'report': (None, 15),
 }
 ORDER = list(STAGES)
 # sizes of the Shapes data (images per class / per split)

@@ -132,18 +132,22 @@ def token_map_figure(images: np.ndarray, tokens: np.ndarray, path: str,
 
 def curves_figure(curves: Dict[str, Dict[str, Tuple[Sequence, Sequence]]],
                   path: str) -> None:
-    """One panel per run, one line per quantity.
+    """One panel per run (two per row), one line per quantity.
 
-    curves: {run name: {quantity: (steps, values)}}. Quantities whose name
+    curves: {panel name: {quantity: (steps, values)}}. Quantities whose name
     contains 'acc', 'cos', 'iou' or 'usage' go on a right-hand axis.
     """
     plt = _plt()
     runs = [(k, v) for k, v in curves.items() if v]
     if not runs:
         return
-    fig, axes = plt.subplots(1, len(runs), figsize=(3.6 * len(runs), 3),
+    ncols = min(2, len(runs))
+    nrows = (len(runs) + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3 * nrows),
                              squeeze=False)
-    for ax, (name, quantities) in zip(axes[0], runs):
+    for ax in axes.flat[len(runs):]:
+        ax.axis('off')
+    for ax, (name, quantities) in zip(axes.flat, runs):
         right = None
         for i, (q, (steps, values)) in enumerate(sorted(quantities.items())):
             is_score = any(k in q for k in ('acc', 'cos', 'iou', 'usage'))

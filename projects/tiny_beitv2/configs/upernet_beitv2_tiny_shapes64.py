@@ -11,8 +11,8 @@
 #   (.jpg images, .png annotations, reduce_zero_label: 0 = unlabelled -> 255,
 #   1 = background -> 0, 2..7 = shapes -> 1..6); ADE20KDataset itself only
 #   accepts subsets of its 150 class names
-# - batch 8, 250 iterations (5 epochs of 400 images), lr 1e-3 (5e-5 for 160k
-#   iterations), 25 warmup iterations, milder rescaling (0.75-1.5x instead
+# - batch 8, 150 iterations (3 epochs of 400 images), lr 1e-3 (5e-5 for 160k
+#   iterations), 15 warmup iterations, milder rescaling (0.75-1.5x instead
 #   of 0.5-2x) for the short schedule, whole-image inference (a 64 px image is
 #   one crop)
 # upernet_random-init_tiny_shapes64.py is the same without the checkpoint.
@@ -23,7 +23,7 @@ data_root = 'work_dirs/demo/data/seg'
 crop_size = (64, 64)
 embed_dims = 128
 num_classes = 7
-max_iters = 250
+max_iters = 150
 pretrained = 'work_dirs/demo/pretrain/iter_300.pth'
 # beit2mm.datasets.synthetic.SEG_CLASSES / SEG_PALETTE
 metainfo = dict(
@@ -83,8 +83,8 @@ test_dataloader = val_dataloader
 
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=25),
-    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=25,
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=15),
+    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=15,
          end=max_iters),
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
