@@ -63,7 +63,8 @@ def test_recipe(name):
     assert cfg.auto_scale_lr.base_batch_size == 2048
     assert not cfg.get('find_unused_parameters', False)
     types = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
-    assert types == ['LoadImageFromFile', 'ColorJitter', 'RandomFlip',
+    assert types == ['beit2mm.SafeLoadImageFromFile', 'ColorJitter',
+                     'RandomFlip',
                      'beit2mm.TwoViewRandomResizedCrop',
                      'beit2mm.BlockwiseMaskGenerator', 'PackInputs']
     crop, mask = cfg.train_dataloader.dataset.pipeline[3:5]

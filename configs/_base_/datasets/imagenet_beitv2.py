@@ -8,7 +8,9 @@ dataset_type = 'ImageNet'
 data_root = 'data/imagenet/'
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    # grayscale / CMYK / RGBA / palette images converted, unreadable files
+    # skipped and counted in the log (policy='raise' to stop instead)
+    dict(type='beit2mm.SafeLoadImageFromFile', policy='skip'),
     dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
          hue=0.),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),

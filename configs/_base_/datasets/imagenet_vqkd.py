@@ -6,7 +6,9 @@ dataset_type = 'ImageNet'
 data_root = 'data/imagenet'
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    # grayscale / CMYK / RGBA / palette images converted, unreadable files
+    # skipped and counted in the log (policy='raise' to stop instead)
+    dict(type='beit2mm.SafeLoadImageFromFile', policy='skip'),
     dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.08, 1.0),
          backend='pillow', interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
