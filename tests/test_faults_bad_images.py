@@ -2,7 +2,6 @@
 skipped (counted in the log) or raised, and training goes on."""
 import io
 import json
-import logging
 import os
 import os.path as osp
 

@@ -2,7 +2,8 @@
 the other exits with an error instead of waiting forever.
 
 (Codebooks bit-identical on both ranks after N EMA steps with different
-data per rank: tests/test_quantizer.py::test_two_rank_gloo_codebooks_identical.)
+data per rank: tests/test_quantizer.py,
+test_two_rank_gloo_codebooks_identical.)
 """
 import os
 import os.path as osp
@@ -12,7 +13,6 @@ import sys
 import time
 
 import pytest
-import torch
 from mmengine.config import Config
 
 from conftest import write_image_folder
