@@ -158,3 +158,23 @@ def test_pipeline_model_mismatch_caught_before_iteration_one(tmp_path,
     assert 'second_scale=32' in msg
     assert 'input_size=(4, 4)' in msg
     assert runner.iter == 0
+
+
+def test_vqkd_crop_size_checked_and_correct_pipelines_pass():
+    from beit2mm.engine.hooks.config_check_hook import _check
+    tok = MODELS.build(_tokenizer(decoder_out_dim=8))
+
+    def crop(scale):
+        return [TRANSFORMS.build(dict(type='LoadImageFromFile')),
+                TRANSFORMS.build(dict(type='RandomResizedCrop',
+                                      scale=scale))]
+    assert _check(tok, crop(32), 'train') == []
+    (msg, ) = _check(tok, crop(64), 'train')
+    assert 'makes 64x64 images but the model is built for 32x32' in msg
+    mim = MODELS.build(_mim())
+    good = [TRANSFORMS.build(dict(
+        type='beit2mm.TwoViewRandomResizedCrop', scale=32, second_scale=32)),
+        TRANSFORMS.build(dict(type='beit2mm.BlockwiseMaskGenerator',
+                              input_size=4, num_masking_patches=6,
+                              min_num_patches=2))]
+    assert _check(mim, good, 'train') == []

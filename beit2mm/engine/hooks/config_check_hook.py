@@ -56,14 +56,18 @@ def _output_sizes(transforms) -> Tuple[Optional[tuple], Optional[tuple],
 
 
 def _check(model, transforms, split: str) -> List[str]:
+    # only our ViT: it has a fixed patch grid (shared relative position
+    # bias) and rejects other sizes; other backbones may resize on the fly
+    from beit2mm.models.backbones import BEiTv2ViT
     size, second, mask = _output_sizes(transforms)
     errors = []
     backbone = getattr(model, 'backbone', None)
     tokenizer = getattr(model, 'tokenizer', None)
     if type(model).__name__ == 'VQKDTokenizer':
         backbone, tokenizer = model.encoder, None
-    if backbone is not None and size is not None and \
-            hasattr(backbone, 'patch_resolution'):
+    if not isinstance(backbone, BEiTv2ViT):
+        backbone = None
+    if backbone is not None and size is not None:
         want = _hw(backbone.img_size)
         if not _same(size, want):
             errors.append(
@@ -81,8 +85,7 @@ def _check(model, transforms, split: str) -> List[str]:
                 f'tokenizer views but the tokenizer is built for '
                 f'{want[0]}x{want[1]}; set TwoViewRandomResizedCrop '
                 f'second_scale={want[0]}.')
-    if mask is not None and backbone is not None and \
-            hasattr(backbone, 'patch_resolution'):
+    if mask is not None and backbone is not None:
         grid = tuple(backbone.patch_resolution)
         if (mask.height, mask.width) != grid:
             errors.append(
