@@ -10,7 +10,8 @@ import torch
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY = json.dumps(dict(embed_dims=32, num_layers=3, num_heads=2))
 COMMON = ['--arch', TINY, '--img-size', '32', '--batch-size', '2',
-          '--steps', '2', '--warmup', '1', '--num-codes', '64']
+          '--steps', '2', '--warmup', '1', '--num-codes', '64',
+          '--threads', '1']  # tiny ops: no OpenMP hand-offs on a busy CPU
 
 
 @pytest.fixture(scope='module')
@@ -34,7 +35,9 @@ def _check(results, task, impls):
 def test_mim_against_mmpretrain_same_loss(bench, capsys):
     """Same weights and masks -> the same loss in both implementations;
     one JSON line per implementation with the speedup on theirs."""
+    threads = torch.get_num_threads()
     results = bench.main(['--task', 'mim', '--compare-mmpretrain'] + COMMON)
+    assert torch.get_num_threads() == threads  # restored
     _check(results, 'mim', ['beit2mm', 'mmpretrain'])
     theirs = results[1]
     assert theirs['speedup'] > 0
@@ -53,6 +56,7 @@ def test_tokenize_against_mmpretrain_same_tokens(bench):
 
 def test_vqkd_train_step_updates_weights(bench):
     args = bench.parse_args(['--task', 'vqkd', '--teacher', 'none'] + COMMON)
+    torch.manual_seed(0)
     arch = bench.resolve_arch(args.arch)
     step = bench.build_steps(args, arch, 'cpu')['beit2mm']
     before = step.model.encoder.patch_embed.proj.weight.detach().clone()

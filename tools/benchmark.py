@@ -183,7 +183,8 @@ def build_ours_vqkd(arch: dict, args) -> nn.Module:
     if args.teacher == 'clip':
         from beit2mm.registry import MODELS
         teacher = MODELS.build(dict(type='beit2mm.CLIPTeacher',
-                                    model_name='ViT-B-16', pretrained=None))
+                                    model_name='ViT-B-16', pretrained=None,
+                                    img_size=args.img_size))
     else:
         teacher = _StandInTeacher()
     cfg = tokenizer_cfg(arch, args)
@@ -365,20 +366,21 @@ class TrainStep:
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.opt)
-            torch.nn.utils.clip_grad_norm_(self.params, 3.0, foreach=True)
+            torch.nn.utils.clip_grad_norm_(self.params, 3.0)
             self.scaler.step(self.opt)
             self.scaler.update()
         else:
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.params, 3.0, foreach=True)
+            torch.nn.utils.clip_grad_norm_(self.params, 3.0)
             self.opt.step()
         return loss.detach()
 
     def persistent(self) -> List[torch.Tensor]:
         ts = list(self.model.state_dict(keep_vars=True).values())
-        tok = getattr(self.model, 'tokenizer', None)
-        if isinstance(tok, nn.Module):
-            ts += list(tok.state_dict().values())
+        for name in ('tokenizer', 'teacher'):  # held outside state_dict()
+            extra = getattr(self.model, name, None)
+            if isinstance(extra, nn.Module):
+                ts += list(extra.state_dict().values())
         for st in self.opt.state.values():
             ts += [v for v in st.values() if torch.is_tensor(v)]
         return ts
@@ -435,6 +437,18 @@ def build_steps(args, arch, device) -> Dict[str, object]:
         steps['beit2mm'] = TrainStep(
             ours, lambda: ours(batch.img_tok, mode='loss'), args)
     return steps
+
+
+def amp_agreement(args, steps) -> Optional[float]:
+    """tokenize with --amp: share of our ids under autocast that equal the
+    fp32 ids (bf16 tokenization is only worth it where this is ~1)."""
+    if args.task != 'tokenize' or args.amp is None:
+        return None
+    step = steps['beit2mm']
+    low = step()
+    with torch.no_grad():
+        full = step.fn()
+    return (low == full).float().mean().item()
 
 
 def check_same_work(args, steps) -> Optional[float]:
@@ -545,8 +559,16 @@ def measure(args, steps) -> List[dict]:
 
 def main(argv=None):
     args = parse_args(argv)
+    threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
+    try:
+        return run(args)
+    finally:
+        torch.set_num_threads(threads)  # main() may run inside a test
+
+
+def run(args) -> List[dict]:
     if args.device == 'cuda':
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -557,8 +579,11 @@ def main(argv=None):
     arch = resolve_arch(args.arch)
     steps = build_steps(args, arch, args.device)
     same = check_same_work(args, steps)
+    amp_same = amp_agreement(args, steps)
     results = measure(args, steps)
     for r in results:
+        if amp_same is not None and r['impl'] == 'beit2mm':
+            r['amp_token_agreement'] = round(amp_same, 6)
         if same is not None and r['impl'] != 'beit2mm':
             key = 'token_agreement' if args.task == 'tokenize' \
                 else 'loss_rel_diff'
