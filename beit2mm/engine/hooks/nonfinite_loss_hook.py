@@ -2,6 +2,8 @@
 import math
 from typing import Dict, Optional
 
+import torch
+from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
 
 from beit2mm.registry import HOOKS
@@ -20,8 +22,11 @@ class NonFiniteLossHook(Hook):
     updated with non-finite gradients is never saved: the last checkpoint
     (the one ``--resume`` picks) is the last good one.
 
-    Distributed runs: each rank checks its own loss; the rank that stops
-    exits with the error and the launcher (torchrun) ends the others.
+    Distributed runs: each rank sees only its own loss, but the gradients
+    are averaged, so one rank's NaN reaches every rank's weights in the same
+    step. The ranks therefore agree on the verdict (one all-reduce of a
+    flag per iteration, on top of the host sync mmengine already makes), and
+    all of them stop before rank 0 could save the poisoned weights.
 
     Args:
         action: ``'stop'`` (default) raises :class:`FloatingPointError`
@@ -61,14 +66,20 @@ class NonFiniteLossHook(Hook):
             return
         terms = self._loss_terms(runner, outputs)
         bad = [k for k, v in terms.items() if not math.isfinite(v)]
+        if get_world_size() > 1:
+            flag = torch.tensor([float(bool(bad))])
+            all_reduce(flag, op='max')
+            if flag.item() and not bad:
+                bad = ['(on another rank)']
         if not bad:
             return
         listed = ', '.join(f'{k}={v:.6g}' for k, v in terms.items())
         last = runner.message_hub.get_info('last_ckpt')
         kept = (f'the last good checkpoint is {last} (resume from it with '
                 f'--resume)' if last else 'no checkpoint was written yet')
+        where = f' on rank {runner.rank}' if get_world_size() > 1 else ''
         msg = (f'Non-finite loss at iteration {runner.iter + 1} (epoch '
-               f'{runner.epoch + 1}): {listed}; non-finite: {bad}. ')
+               f'{runner.epoch + 1}){where}: {listed}; non-finite: {bad}. ')
         if self.action == 'warn':
             runner.logger.warning(msg + 'Continuing (action="warn").')
             return
