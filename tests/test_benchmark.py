@@ -121,3 +121,27 @@ def test_training_tokenizer_keeps_its_updating_path():
     book = tok.quantize.codebook.clone()
     tok.get_tokens(torch.rand(2, 3, 32, 32) * 2 - 1)
     assert not torch.equal(book, tok.quantize.codebook)
+
+
+def test_activation_checkpointing_matches_plain_gradients():
+    """with_cp (the large-model memory option) recomputes blocks in the
+    backward: same loss and gradients as without it."""
+    from beit2mm.models.backbones import BEiTv2ViT
+    arch = dict(embed_dims=32, num_layers=2, num_heads=2)
+    torch.manual_seed(0)
+    plain = BEiTv2ViT(arch=arch, img_size=32, with_mask_token=True)
+    plain.init_weights()
+    cp = BEiTv2ViT(arch=arch, img_size=32, with_mask_token=True,
+                   with_cp=True)
+    cp.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 32, 32)
+    mask = torch.tensor([[1, 0, 0, 1], [0, 1, 1, 0]]).bool()
+    grads = []
+    for m in (plain, cp):
+        m.train()
+        m.forward_features(x, mask).last.square().mean().backward()
+        grads.append({n: p.grad for n, p in m.named_parameters()
+                      if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and grads[0]
+    for n in grads[0]:
+        torch.testing.assert_close(grads[0][n], grads[1][n])
