@@ -145,8 +145,8 @@ def pictures(ctx, out):
     return made
 
 
-def _fmt(v, unit=''):
-    return 'skipped' if v is None else f'{v:.1f}{unit}'
+def _fmt(v, unit='', digits=1):
+    return 'skipped' if v is None else f'{v:.{digits}f}{unit}'
 
 
 def write_markdown(path, rep, made):
@@ -160,7 +160,7 @@ def write_markdown(path, rep, made):
         f'| VQ-KD tokenizer | codebook_usage | '
         f'{_fmt(r["codebook_usage"], " %")} | codes used on the held-out '
         'images (paper: 97-100 %) |',
-        f'| | rec_cosine | {_fmt(r["rec_cosine"])} | cosine between decoded '
+        f'| | rec_cosine | {_fmt(r["rec_cosine"], digits=3)} | cosine between decoded '
         'codes and teacher features, held-out images (1 = perfect) |',
         f'| pretraining | mim_acc | {_fmt(r["mim_acc"], " %")} | masked '
         f'patches whose token is predicted right (chance '

@@ -81,7 +81,7 @@ val_dataloader = dict(
         pipeline=test_pipeline, **dataset))
 test_dataloader = val_dataloader
 
-optim_wrapper = dict(optimizer=dict(lr=1e-3))
+optim_wrapper = dict(optimizer=dict(lr=1e-3))  # layer decay 0.75 as base
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=15),
     dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=15,
