@@ -63,7 +63,8 @@ def test_loss_is_eq2_and_grads_reach_exactly_the_trainable_params(teacher):
     m.train()
     sum(losses.values()).backward()
     missing = [n for n, p in m.named_parameters()
-               if p.requires_grad and (p.grad is None or p.grad.abs().sum() == 0)]
+               if p.requires_grad
+               and (p.grad is None or p.grad.abs().sum() == 0)]
     assert missing == []
     assert all(p.grad is None and not p.requires_grad
                for p in teacher.parameters())

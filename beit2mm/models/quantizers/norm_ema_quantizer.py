@@ -4,7 +4,7 @@ Sec. 2.2, eq. 1-2).
 Every step reads like the paper:
 
 * lookup    ``z_i = argmax_j  l2(h_i) . l2(v_j)``  (eq. 1; one matmul)
-* commit    ``|| sg[l2(v_z)] - l2(h) ||^2``         (the commitment half of eq. 2)
+* commit    ``|| sg[l2(v_z)] - l2(h) ||^2``  (the commitment half of eq. 2)
 * EMA       ``v_j <- l2( d v_j + (1 - d) l2(mean of h assigned to j) )``
             (replaces the codebook half of eq. 2; codes with no assignment
             keep their value)

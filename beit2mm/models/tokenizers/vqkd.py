@@ -210,7 +210,8 @@ class VQKDTokenizer(BaseModel):
         if self.decoder is None:
             raise RuntimeError(
                 'this VQKDTokenizer has no decoder (built with teacher=None '
-                'and decoder_out_dim=None); pass a teacher or decoder_out_dim.')
+                'and decoder_out_dim=None); pass a teacher or '
+                'decoder_out_dim.')
         B, N, d = z_q.shape
         grid = z_q.transpose(1, 2).reshape(B, d, *self.grid)
         tokens = self.decoder.forward_features(grid).last

@@ -48,7 +48,8 @@ def is_official(state: Dict[str, torch.Tensor]) -> bool:
     return 'quantize.embedding.weight' in state
 
 
-def convert_official(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+def convert_official(
+        state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Official unilm VQ-KD keys -> ours (see module docstring)."""
     out = OrderedDict()
     for k, v in state.items():
@@ -68,7 +69,8 @@ def convert_official(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     return out
 
 
-def load_vqkd_state_dict(path: str, map_location='cpu') -> Dict[str, torch.Tensor]:
+def load_vqkd_state_dict(path: str,
+                         map_location='cpu') -> Dict[str, torch.Tensor]:
     """A VQ-KD checkpoint file (ours or official) -> our tokenizer keys."""
     ckpt = torch.load(path, map_location=map_location, weights_only=True)
     state = strip_prefix(_unwrap(ckpt))
