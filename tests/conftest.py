@@ -2,11 +2,18 @@
 import os
 import os.path as osp
 
-import numpy as np
-import pytest
-import torch
+# Idle OpenMP threads sleep instead of spinning (before torch is imported;
+# subprocesses the tests start inherit it): on a small CPU shared by test
+# workers and their subprocesses, spinning threads cost more than the work.
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+# Under pytest-xdist each worker gets one core's worth of threads.
+_WORKERS = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+torch.set_num_threads(max(1, (os.cpu_count() or 1) // _WORKERS))
 
 
 def write_image_folder(root, classes=('a', 'b'), per_class=4, size=32,

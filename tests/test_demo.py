@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.append(osp.join(ROOT, 'tools'))  # last: no stdlib shadowing
+sys.path.append(osp.join(ROOT, 'tools'))  # tools/demo.py
 
 
 def _digest(root):

@@ -31,11 +31,9 @@ import time
 # threads cost several times the useful work of these tiny models. Set before
 # torch is imported here or in the stage subprocesses (which inherit it).
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
-# tools/ goes last on sys.path: scripts there (tools/tokenize.py) must not
-# shadow standard-library modules of the same name.
 _TOOLS = osp.dirname(osp.abspath(__file__))
-sys.path[:] = [p for p in sys.path if osp.abspath(p or '.') != _TOOLS]
-sys.path.append(_TOOLS)
+if _TOOLS not in sys.path:  # imported from elsewhere (tests)
+    sys.path.append(_TOOLS)
 import demo_stages  # noqa: E402  (tools/demo_stages.py)
 from demo_stages import ORDER, STAGES  # noqa: E402
 

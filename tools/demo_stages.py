@@ -121,9 +121,7 @@ def run_tool(tool, args, log_path, progress, launcher):
         return
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     with open(log_path, 'w') as log:
-        # -P: do not put tools/ first on sys.path (tools/tokenize.py would
-        # shadow the standard library's tokenize)
-        proc = subprocess.Popen([sys.executable, '-P', script] + list(args),
+        proc = subprocess.Popen([sys.executable, script] + list(args),
                                 cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
         for line in proc.stdout:
