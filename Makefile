@@ -16,7 +16,7 @@ $(STAMP): requirements.txt setup.py
 	touch $(STAMP)
 
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 tests
 
 demo: install
 	$(PY) tools/demo.py --work-dir work_dirs/demo

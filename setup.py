@@ -8,7 +8,7 @@ def read_requirements(path='requirements.txt'):
     here = osp.dirname(osp.abspath(__file__))
     with open(osp.join(here, path)) as f:
         lines = (line.split('#')[0].strip() for line in f)
-        return [line for line in lines if line and not line.startswith('pytest')]
+        return [line for line in lines if line and not line.startswith(('pytest', 'execnet'))]
 
 
 setup(
@@ -19,7 +19,7 @@ setup(
     packages=find_packages(include=['beit2mm', 'beit2mm.*']),
     python_requires='>=3.9',
     install_requires=read_requirements(),
-    extras_require={'tests': ['pytest']},
+    extras_require={'tests': ['pytest', 'pytest-xdist']},
     license='Apache-2.0',
     zip_safe=False,
 )

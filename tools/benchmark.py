@@ -42,22 +42,17 @@ Examples::
 import os
 import sys
 
-# tools/ holds a script named like a standard module (tokenize.py, which
-# torch's imports reach): keep tools/ off sys.path.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or '.') != _HERE]
+import argparse
+import json
+import statistics
+import tempfile
+import time
+import warnings
+from contextlib import nullcontext
+from typing import Callable, Dict, List, Optional
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from contextlib import nullcontext  # noqa: E402
-from typing import Callable, Dict, List, Optional  # noqa: E402
-
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
+import torch
+import torch.nn as nn
 
 ARCHS = ('tiny', 'small', 'base', 'large')
 
