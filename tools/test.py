@@ -12,13 +12,11 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import beit2mm  # noqa: E402,F401  (compat fixes + registries, before Runner)
-from beit2mm.engine.launch import (configure_device, default_work_dir,  # noqa: E402
-                                   setup_distributed)
+from beit2mm.engine.launch import (build_runner, configure_device,  # noqa: E402
+                                   default_work_dir)
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 from mmengine.evaluator import DumpResults  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -56,11 +54,7 @@ def merge_args(cfg, args):
 def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
-    setup_distributed(cfg)
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise SystemExit('--out must be a .pkl file')

@@ -13,11 +13,9 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import beit2mm  # noqa: E402,F401  (compat fixes + registries, before Runner)
-from beit2mm.engine.launch import (configure_device, default_work_dir,  # noqa: E402
-                                   enable_amp, setup_distributed)
+from beit2mm.engine.launch import (build_runner, configure_device,  # noqa: E402
+                                   default_work_dir, enable_amp)
 from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -76,11 +74,7 @@ def merge_args(cfg, args):
 def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
-    setup_distributed(cfg)
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.train()
 
 

@@ -18,7 +18,7 @@ import torch.distributed as torch_dist
 from mmengine.config import Config
 
 __all__ = ['default_work_dir', 'configure_device', 'setup_distributed',
-           'enable_amp']
+           'enable_amp', 'build_runner']
 
 
 def default_work_dir(config_path: str) -> str:
@@ -121,3 +121,14 @@ def enable_amp(cfg: Config) -> None:
             f'config uses {optim_wrapper.type}; set AMP in the config instead.')
     optim_wrapper.type = 'AmpOptimWrapper'
     optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def build_runner(cfg: Config):
+    """Start the process group if needed (see :func:`setup_distributed`) and
+    build the config's runner (``runner_type`` or mmengine's ``Runner``)."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    setup_distributed(cfg)
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
