@@ -7,7 +7,6 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import DefaultScope
 
 from conftest import write_image_folder
 
@@ -18,16 +17,6 @@ CONFIGS = {
     'beitv2_vit-l_300e': ('large', 21, 0., (0.9, 0.98), 300),
     'beitv2_vit-l_1600e': ('large', 21, 0.1, (0.9, 0.999), 1600),
 }
-
-
-@pytest.fixture(autouse=True)
-def _restore_default_scope():
-    """The in-process Runner makes 'beit2mm' the default scope of the
-    process; put the previous scopes back for the tests that follow."""
-    saved = DefaultScope._instance_dict.copy()
-    yield
-    DefaultScope._instance_dict.clear()
-    DefaultScope._instance_dict.update(saved)
 
 
 def load(name):

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 from mmengine.fileio import LocalBackend
 from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner import Runner
@@ -23,17 +22,6 @@ from conftest import write_image_folder
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY_CFG = osp.join(ROOT, 'configs', 'tiny', 'tiny_vit_classifier.py')
-
-
-@pytest.fixture(autouse=True)
-def _restore_default_scope():
-    """A Runner makes 'beit2mm' the current default scope for the whole
-    process; later tests building from mmseg's registries would silently
-    get mmpretrain's classes. Put the previous scopes back."""
-    saved = DefaultScope._instance_dict.copy()
-    yield
-    DefaultScope._instance_dict.clear()
-    DefaultScope._instance_dict.update(saved)
 
 
 def _stock_message_hub_state():
