@@ -2,7 +2,6 @@
 from typing import Optional
 
 import torch
-from mmengine.dist import all_gather_object, get_rank, get_world_size
 from mmengine.hooks import Hook
 
 from beit2mm.registry import HOOKS
@@ -23,14 +22,11 @@ class RNGStateHook(Hook):
     (``checkpoint['rng_state']``) and sets it back just before the first
     resumed iteration, after mmengine has replayed the data.
 
-    Only rank 0 writes the file, so in a distributed run every rank's state
-    is gathered into it (``rng_state['ranks']``, one small all-gather per
-    checkpoint, not per step) and each rank gets its own back, which makes
-    resume exact with ``randomness.diff_rank_seed=True`` too. A checkpoint
-    from a run with another number of ranks restores rank 0's stream on
-    every rank when the streams were shared (``diff_rank_seed=False``), and
-    otherwise leaves ranks other than 0 on their seeded streams (a warning
-    says so).
+    The state is rank 0's (only rank 0 saves). With
+    ``randomness.diff_rank_seed=False`` (the default) every rank draws the
+    same model-side stream, so it is restored on all ranks; with
+    ``diff_rank_seed=True`` it is restored on rank 0 only and the others
+    keep their seeded streams (a warning says so).
 
     Transforms that draw from the global *torch* RNG inside the main process
     (``num_workers=0``) share the stream with the model; those are
@@ -42,18 +38,10 @@ class RNGStateHook(Hook):
     def __init__(self):
         self._pending: Optional[dict] = None
 
-    @staticmethod
-    def _local_state() -> dict:
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         state = dict(torch=torch.get_rng_state())
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             state['cuda'] = torch.cuda.get_rng_state()
-        return state
-
-    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        # called on every rank (mmengine writes the file on rank 0 only)
-        state = self._local_state()
-        if get_world_size() > 1:
-            state = dict(state, ranks=all_gather_object(state))
         checkpoint['rng_state'] = state
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -65,15 +53,11 @@ class RNGStateHook(Hook):
         if self._pending is None:
             return
         state, self._pending = self._pending, None
-        ranks = state.get('ranks')
-        if ranks is not None and len(ranks) == get_world_size():
-            state = ranks[get_rank()]
-        elif get_rank() != 0 and (runner.cfg.get('randomness') or {}).get(
-                'diff_rank_seed', False):
+        randomness = runner.cfg.get('randomness') or {}
+        if randomness.get('diff_rank_seed', False) and runner.rank != 0:
             runner.logger.warning(
-                'RNGStateHook: the checkpoint holds no RNG state for this '
-                'rank (written by a run with another number of ranks); this '
-                'rank continues from its seed.')
+                'RNGStateHook: diff_rank_seed=True, the checkpoint holds rank '
+                '0\'s RNG state only; this rank continues from its seed.')
             return
         torch.set_rng_state(state['torch'])
         if 'cuda' in state and torch.cuda.is_available():
