@@ -42,8 +42,32 @@ def test_mim_against_mmpretrain_same_loss(bench, capsys):
     theirs = results[1]
     assert theirs['speedup'] > 0
     assert theirs['loss_rel_diff'] < 1e-5
+    # roofline: FLOPs counted alike for both, a measured GEMM peak, and
+    # the bound on any speedup at our FLOP count
+    ours = results[0]
+    assert ours['gemm_peak_gflops'] > 0 and 0 < ours['peak_fraction']
+    assert ours['gflop_per_step'] < theirs['gflop_per_step']
+    assert theirs['speedup_bound'] == pytest.approx(
+        theirs['step_ms_median'] / ours['floor_ms'], rel=0.02)
     lines = capsys.readouterr().out.strip().splitlines()
     assert [json.loads(x)['impl'] for x in lines] == ['beit2mm', 'mmpretrain']
+
+
+def test_masked_only_last_blocks_cut_flops_not_work(bench):
+    """The default mim step counts fewer matmul FLOPs than the plain path
+    (--full-last-blocks), which counts what mmpretrain does, up to its
+    quantizer's distance matmul."""
+    flops = {}
+    for extra in ([], ['--full-last-blocks']):
+        args = bench.parse_args(['--task', 'mim', '--compare-mmpretrain'] +
+                                COMMON + extra)
+        torch.manual_seed(0)
+        steps = bench.build_steps(args, bench.resolve_arch(args.arch), 'cpu')
+        flops[bool(extra)] = {n: bench.step_gflop(s) for n, s in steps.items()}
+    fast, full = flops[False]['beit2mm'], flops[True]['beit2mm']
+    theirs = flops[True]['mmpretrain']
+    assert fast < 0.97 * full
+    assert full == pytest.approx(theirs, rel=0.05)
 
 
 def test_tokenize_against_mmpretrain_same_tokens(bench):

@@ -83,4 +83,10 @@ def test_pipeline_with_mmpretrain_datasets(kind, image_folder):
     assert mask.shape == (3, 16) and mask.dtype == torch.bool
     assert torch.equal(mask.flatten().nonzero().squeeze(1),
                        out['mask_index'])
-    assert out['mask_index'].numel() == 18
+    assert out["mask_index"].numel() == 18
+    # equal counts (BlockwiseMaskGenerator): [CLS] + masked positions + 1
+    q = out["query_index"]
+    assert q.shape == (3, 7) and (q[:, 0] == 0).all()
+    torch.testing.assert_close(
+        (q[:, 1:] - 1 + 16 * torch.arange(3)[:, None]).flatten(),
+        out["mask_index"])

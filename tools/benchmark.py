@@ -59,6 +59,8 @@ from benchmark_mmpretrain import (build_theirs_mim,  # noqa: E402
                                   build_theirs_tokenizer, early_layer,
                                   load_into, mim_state_for_mmpretrain,
                                   tokenizer_state_for_mmpretrain)
+from benchmark_roofline import (gemm_peak_gflops,  # noqa: E402
+                                roofline_fields, step_gflop)
 
 ARCHS = ('tiny', 'small', 'base', 'large')
 
@@ -84,6 +86,12 @@ def parse_args(argv=None):
                    help='activation checkpointing of the student blocks')
     p.add_argument('--teacher', choices=('clip', 'none'), default='clip',
                    help='vqkd task: random-init CLIP ViT-B/16 or a stand-in')
+    p.add_argument('--full-last-blocks', action='store_true',
+                   help='mim: our last blocks compute every output (the '
+                   'plain path) instead of only [CLS] and the masked ones')
+    p.add_argument('--peak-tflops', type=float, default=None,
+                   help='the device\'s peak for MFU (e.g. 989 for H100 '
+                   'bf16 dense); default: a measured matmul')
     p.add_argument('--compare-mmpretrain', action='store_true')
     p.add_argument('--no-memory', action='store_true',
                    help='skip the CPU memory measurement step')
@@ -147,7 +155,8 @@ def build_ours_mim(arch: dict, args) -> nn.Module:
         head=dict(type='beit2mm.MIMHead', embed_dims=arch['embed_dims'],
                   num_codes=args.num_codes),
         tokenizer=tokenizer_cfg(arch, args),
-        allow_random_tokenizer=True)
+        allow_random_tokenizer=True,
+        last_blocks_masked_only=not args.full_last_blocks)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         model = MODELS.build(cfg)
@@ -197,6 +206,8 @@ class Batch:
 
     def __init__(self, args, device):
         from beit2mm.datasets.transforms import BlockwiseMaskGenerator
+        from beit2mm.models.algorithms.beitv2_data_preprocessor import \
+            masked_query_index
         g = torch.Generator().manual_seed(args.seed)
         B, S = args.batch_size, args.img_size
         grid = S // 16
@@ -212,6 +223,8 @@ class Batch:
         self.mask2d = torch.stack(masks).bool()  # (B, h, w)
         mask = self.mask2d.flatten(1)
         self.mask_index = mask.flatten().nonzero().squeeze(1).to(device)
+        # host-side, as BEiTv2DataPreprocessor gives it
+        self.query_index = masked_query_index(mask).to(device)
         self.mask = mask.to(device)
         self.mask2d = self.mask2d.to(device)
 
@@ -290,7 +303,8 @@ def build_steps(args, arch, device) -> Dict[str, object]:
         ours = build_ours_mim(arch, args).to(device)
         steps['beit2mm'] = TrainStep(ours, lambda: ours(
             [batch.img, batch.img_tok], mode='loss', mask=batch.mask,
-            mask_index=batch.mask_index), args)
+            mask_index=batch.mask_index, query_index=batch.query_index),
+            args)
         if args.compare_mmpretrain:
             from mmpretrain.structures import DataSample
             theirs = build_theirs_mim(arch, args)
@@ -416,6 +430,8 @@ def measure(args, steps) -> List[dict]:
     if args.device == 'cpu' and not args.no_memory:
         for n in names:
             mems[n] = cpu_peak_mb(steps[n])
+    gflop = {n: step_gflop(steps[n]) for n in names}
+    peak = peak_gflops(args)
     ours = times[names[0]]
     out = []
     for n in names:
@@ -429,13 +445,31 @@ def measure(args, steps) -> List[dict]:
                  step_ms_min=round(min(times[n]) * 1e3, 2),
                  peak_mem_mb=round(mems[n], 1) if n in mems else None,
                  steps=args.steps, threads=torch.get_num_threads())
+        r.update(roofline_fields(gflop[n], med, peak))
         if ':' in n:
             r['mode'] = n.split(':')[1]
         if n != names[0]:
             ratios = [t / o for t, o in zip(times[n], ours)]
             r['speedup'] = round(statistics.median(ratios), 3)
+            if peak:  # the most any step doing our products could gain
+                r['speedup_bound'] = round(
+                    med / (gflop[names[0]] / peak), 3)
         out.append(r)
     return out
+
+
+def peak_gflops(args) -> Optional[float]:
+    """--peak-tflops, or the measured GFLOP/s of the step's largest GEMM
+    shape (tokens x width x 4 width) in the step's dtype."""
+    if args.peak_tflops:
+        return args.peak_tflops * 1e3
+    arch = resolve_arch(args.arch)
+    tokens = args.batch_size * ((args.img_size // 16)**2 + 1)
+    dim = arch['embed_dims']
+    dtype = {None: torch.float32, 'bf16': torch.bfloat16,
+             'fp16': torch.float16}[args.amp]
+    return gemm_peak_gflops(args.device, dtype, tokens, dim,
+                            int(dim * arch['mlp_ratio']))
 
 
 def main(argv=None):

@@ -8,6 +8,7 @@ import torch.nn as nn
 from mmengine.model import BaseModel
 
 from beit2mm.registry import MODELS
+from .beitv2_data_preprocessor import masked_query_index
 from .frozen_tokenizer import load_tokenizer
 
 
@@ -39,6 +40,10 @@ class BEiTv2(BaseModel):
         a = neck(h_L[CLS], h_l[patches], bias)       # (B, 1+N, C)
         loss = CE(W norm(h_L)_M, z_M) + CE(W norm(a)_M, z_M)      (eq. 3)
 
+    The loss reads only [CLS] and the masked positions of h_L and a, so by
+    default the last block of each computes only those outputs
+    (``last_blocks_masked_only``; every token stays a key and value).
+
     The tokenizer is frozen for the whole run. It is *not* a registered
     submodule: it is invisible to ``parameters()``, ``state_dict()`` and
     ``train()``, hence outside the optimizer, outside DDP (no gradient sync,
@@ -66,6 +71,12 @@ class BEiTv2(BaseModel):
             seeded identically on every rank) for smoke tests; warns.
         save_tokenizer: also store the tokenizer's weights under
             ``tokenizer.*`` in checkpoints.
+        last_blocks_masked_only: the last backbone block and the last
+            aggregation block compute only the outputs the loss reads
+            ([CLS] and the masked patches; all tokens stay keys and values),
+            when every image has the same number of masked patches: the same
+            losses and gradients with about 5 % fewer FLOPs per step (ViT-B,
+            75 of 196 masked). False computes every output (plain path).
         data_preprocessor: defaults to ``BEiTv2DataPreprocessor``.
     """
 
@@ -77,6 +88,7 @@ class BEiTv2(BaseModel):
                  tokenizer_ckpt: Optional[str] = None,
                  allow_random_tokenizer: bool = False,
                  save_tokenizer: bool = False,
+                 last_blocks_masked_only: bool = True,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         if data_preprocessor is None:
@@ -110,6 +122,7 @@ class BEiTv2(BaseModel):
                            load_tokenizer(tokenizer, tokenizer_ckpt))
         self._check_tokenizer()
         self.save_tokenizer = save_tokenizer
+        self.last_blocks_masked_only = last_blocks_masked_only
         self._register_state_dict_hook(BEiTv2._add_tokenizer_state)
         self._register_load_state_dict_pre_hook(
             self._pop_tokenizer_state, with_module=False)
@@ -190,33 +203,45 @@ class BEiTv2(BaseModel):
         return self._tokenizer.get_tokens(img_tok).flatten(1)
 
     # ------------------------------------------------------------ stages
-    def encode(self, img: torch.Tensor, mask: torch.Tensor):
+    def encode(self, img: torch.Tensor, mask: torch.Tensor,
+               query_index: Optional[torch.Tensor] = None):
         """Backbone on the masked student view.
 
-        img: (B, 3, H, W); mask: (B, N) -> BackboneOutput(last, {l: h_l},
-        bias).
+        img: (B, 3, H, W); mask: (B, N); query_index: (B, 1+Q) or None ->
+        BackboneOutput(last (B, 1+N or 1+Q, C), {l: h_l (B, 1+N, C)}, bias).
         """
         return self.backbone.forward_features(
-            img, mask, return_layers=[self.neck.early_layers])
+            img, mask, return_layers=[self.neck.early_layers],
+            query_index=query_index)
 
-    def aggregate(self, feats) -> torch.Tensor:
-        """Patch aggregation: [h_L CLS, h_l patches] -> (B, 1+N, C)."""
+    def aggregate(self, feats,
+                  query_index: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Patch aggregation: [h_L CLS, h_l patches] -> (B, 1+N or 1+Q, C)."""
         early = feats.hidden[self.neck.early_layers]
-        return self.neck(feats.last[:, :1], early[:, 1:], feats.rel_pos_bias)
+        return self.neck(feats.last[:, :1], early[:, 1:], feats.rel_pos_bias,
+                         query_index)
 
-    def masked_features(self, tokens: torch.Tensor, mask_index: torch.Tensor,
+    def masked_features(self, tokens: torch.Tensor,
+                        mask_index: Optional[torch.Tensor],
                         norm: Optional[nn.Module]) -> torch.Tensor:
         """Final norm of the masked patch tokens.
 
-        tokens: (B, 1+N, C); mask_index: (M,) flat positions -> (M, C).
+        tokens: (B, 1+N, C) and mask_index: (M,) flat positions, or tokens
+        (B, 1+Q, C) from ``query_index`` and mask_index None -> (M, C).
         """
-        x = tokens[:, 1:].flatten(0, 1).index_select(0, mask_index)
+        x = tokens[:, 1:].flatten(0, 1)
+        if mask_index is not None:
+            x = x.index_select(0, mask_index)
         return norm(x) if norm is not None else x
 
     def loss(self, inputs: List[torch.Tensor], mask: torch.Tensor,
-             mask_index: torch.Tensor) -> Dict[str, torch.Tensor]:
+             mask_index: torch.Tensor,
+             query_index: Optional[torch.Tensor] = None
+             ) -> Dict[str, torch.Tensor]:
         """inputs: [student (B, 3, H, W), tokenizer view (B, 3, H', W')];
-        mask: (B, N) bool; mask_index: (M,) flat masked positions."""
+        mask: (B, N) bool; mask_index: (M,) flat masked positions;
+        query_index: (B, 1+Q) from :func:`masked_query_index` to compute
+        only the read outputs of the last blocks, or None for all."""
         img, img_tok = inputs
         h, w = self.backbone.patch_resolution
         n = h * w
@@ -229,11 +254,12 @@ class BEiTv2(BaseModel):
         if target.shape != mask.shape:
             raise ValueError(f'tokenizer grid {tuple(target.shape)} does not '
                              f'match the mask {tuple(mask.shape)}.')
-        feats = self.encode(img, mask)
-        agg = self.aggregate(feats)
-        x = self.masked_features(feats.last, mask_index, self.backbone.norm)
+        feats = self.encode(img, mask, query_index)
+        agg = self.aggregate(feats, query_index)
+        index = mask_index if query_index is None else None
+        x = self.masked_features(feats.last, index, self.backbone.norm)
         x_pt = self.masked_features(
-            agg, mask_index,
+            agg, index,
             self.neck.norm if self.neck.norm is not None else
             self.backbone.norm)
         return self.head.loss(x, x_pt, target.flatten()[mask_index])
@@ -243,7 +269,8 @@ class BEiTv2(BaseModel):
                 data_samples: Optional[list] = None,
                 mode: str = 'tensor',
                 mask: Optional[torch.Tensor] = None,
-                mask_index: Optional[torch.Tensor] = None):
+                mask_index: Optional[torch.Tensor] = None,
+                query_index: Optional[torch.Tensor] = None):
         """mode 'loss': losses and accuracies; 'tensor': backbone outputs of
         the (unmasked) student view."""
         if mode == 'tensor':
@@ -263,6 +290,12 @@ class BEiTv2(BaseModel):
                                  'pipeline.')
             mask = torch.stack([s.mask for s in data_samples]).flatten(1)
         mask = mask.bool()
-        if mask_index is None:  # syncs on GPU; the preprocessor avoids this
+        if mask_index is None:
+            # no host-side indices from BEiTv2DataPreprocessor: computing
+            # them here synchronises with a GPU
             mask_index = mask.flatten().nonzero().squeeze(1)
-        return self.loss(inputs, mask, mask_index)
+            if query_index is None:
+                query_index = masked_query_index(mask)
+        if not self.last_blocks_masked_only:
+            query_index = None
+        return self.loss(inputs, mask, mask_index, query_index)

@@ -10,6 +10,23 @@ IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 
 
+def masked_query_index(mask: torch.Tensor) -> Optional[torch.Tensor]:
+    """[CLS] and the masked patches of each image, as token positions.
+
+    mask: (B, N) bool -> (B, 1 + Q) long (0 for [CLS], then the masked patch
+    positions + 1 in increasing order), or None when the images do not all
+    have the same number Q of masked patches. Row-major, so the masked rows
+    of ``out[:, 1:].flatten(0, 1)`` come in the order of
+    ``mask.flatten().nonzero()`` (``mask_index``).
+    """
+    counts = mask.sum(1)
+    if mask.shape[0] == 0 or bool(counts.min() != counts.max()):
+        return None
+    B, q = mask.shape[0], int(counts[0])
+    pos = mask.nonzero()[:, 1].view(B, q) + 1
+    return torch.cat([pos.new_zeros(B, 1), pos], 1)
+
+
 @MODELS.register_module()
 class BEiTv2DataPreprocessor(TwoNormDataPreprocessor):
     """mmpretrain's ``TwoNormDataPreprocessor`` plus the stacked mask.
@@ -26,7 +43,10 @@ class BEiTv2DataPreprocessor(TwoNormDataPreprocessor):
     (M,) long, computed on the host *before* the batch is moved to the
     device, so the model can gather the masked tokens with a known length
     (no device-to-host synchronisation as boolean indexing would need).
-    Both are passed to the model's ``forward`` as keyword arguments.
+    When every image has the same number of masked patches (always with
+    :class:`BlockwiseMaskGenerator`) it also gives ``query_index``
+    (:func:`masked_query_index`), the outputs the last blocks compute.
+    All are passed to the model's ``forward`` as keyword arguments.
     """
 
     def __init__(self,
@@ -52,4 +72,7 @@ class BEiTv2DataPreprocessor(TwoNormDataPreprocessor):
             index = mask.flatten().nonzero().squeeze(1)
             out['mask'] = self.cast_data(mask)
             out['mask_index'] = self.cast_data(index)
+            query_index = masked_query_index(mask)
+            if query_index is not None:
+                out['query_index'] = self.cast_data(query_index)
         return out

@@ -250,20 +250,28 @@ class BEiTv2ViT(BaseModule):
         return self.rel_pos_bias() if self.rel_pos_bias is not None else None
 
     def run_block(self, blk: nn.Module, x: torch.Tensor,
-                  bias: Optional[torch.Tensor]) -> torch.Tensor:
+                  bias: Optional[torch.Tensor],
+                  query_index: Optional[torch.Tensor] = None) -> torch.Tensor:
         """One block, with activation checkpointing if ``with_cp``."""
         if self.with_cp and self.training and x.requires_grad:
-            return cp.checkpoint(blk, x, bias, use_reentrant=False)
-        return blk(x, bias)
+            return cp.checkpoint(blk, x, bias, query_index,
+                                 use_reentrant=False)
+        return blk(x, bias, query_index)
 
     def forward_features(self,
                          x: torch.Tensor,
                          mask: Optional[torch.Tensor] = None,
-                         return_layers: Sequence[int] = ()) -> BackboneOutput:
+                         return_layers: Sequence[int] = (),
+                         query_index: Optional[torch.Tensor] = None
+                         ) -> BackboneOutput:
         """Run all blocks; return the last output, the requested hidden
         outputs (1-based block numbers) and the shared bias.
 
         x: (B, C_in, H, W); mask: (B, N) -> BackboneOutput.
+
+        ``query_index`` (B, Q) long positions in the 1+N tokens: the last
+        block computes only these outputs, so ``last`` is (B, Q, C) (see
+        :meth:`TransformerBlock.forward`; the earlier blocks are unchanged).
         """
         for layer in return_layers:
             if not 1 <= layer <= self.num_layers:
@@ -274,7 +282,8 @@ class BEiTv2ViT(BaseModule):
         bias = self.shared_rel_pos_bias()
         hidden = {}
         for i, blk in enumerate(self.blocks, start=1):
-            x = self.run_block(blk, x, bias)
+            last = i == self.num_layers
+            x = self.run_block(blk, x, bias, query_index if last else None)
             if i in return_layers:
                 hidden[i] = x
         return BackboneOutput(x, hidden, bias)

@@ -101,15 +101,19 @@ class BEiTv2Neck(BaseModule):
     def forward(self,
                 cls_token: torch.Tensor,
                 patch_tokens: torch.Tensor,
-                rel_pos_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+                rel_pos_bias: Optional[torch.Tensor] = None,
+                query_index: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Aggregate; returns tokens before the final norm (unless
         ``with_norm``).
 
         cls_token: (B, 1, C) from the last backbone block (before its norm);
         patch_tokens: (B, N, C) from block ``early_layers``;
         rel_pos_bias: the shared bias (H, 1+N, 1+N) or None -> (B, 1+N, C).
+        query_index: (B, Q) positions in the 1+N tokens: the last block
+        computes only these -> (B, Q, C).
         """
         x = torch.cat([cls_token, patch_tokens], dim=1)
-        for blk in self.blocks:
-            x = blk(x, rel_pos_bias)
+        for i, blk in enumerate(self.blocks, start=1):
+            x = blk(x, rel_pos_bias,
+                    query_index if i == self.num_layers else None)
         return self.norm(x) if self.norm is not None else x

@@ -57,16 +57,42 @@ class Attention(nn.Module):
 
     def forward(self,
                 x: torch.Tensor,
-                rel_pos_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """x: (B, N, C); rel_pos_bias: (H, N, N) or (B, H, N, N) -> (B, N, C)."""
+                rel_pos_bias: Optional[torch.Tensor] = None,
+                query_index: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """x: (B, N, C); rel_pos_bias: (H, N, N) or (B, H, N, N) -> (B, N, C).
+
+        With ``query_index`` (B, Q) long, only those Q positions of each
+        sequence attend (keys and values are still all N tokens), and the
+        output is (B, Q, C): the rows ``query_index`` of the full output,
+        computed with Q/N of the query, projection and attention FLOPs.
+        """
         B, N, C = x.shape
-        bias = None
+        q_bias = k_bias = v_bias = None
         if self.q_bias is not None:
-            bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias),
-                              self.v_bias))
-        qkv = F.linear(x, self.qkv.weight, bias)
-        qkv = qkv.reshape(B, N, 3, self.num_heads, self.head_dim)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, N, D)
+            q_bias, v_bias = self.q_bias, self.v_bias
+            k_bias = torch.zeros_like(v_bias)
+        if query_index is None:
+            bias = None if q_bias is None else torch.cat((q_bias, k_bias,
+                                                          v_bias))
+            qkv = F.linear(x, self.qkv.weight, bias)
+            qkv = qkv.reshape(B, N, 3, self.num_heads, self.head_dim)
+            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, N, D)
+        else:
+            w_q, w_kv = self.qkv.weight.split((C, 2 * C))
+            x_q = x.gather(1, query_index.unsqueeze(-1).expand(-1, -1, C))
+            q = F.linear(x_q, w_q, q_bias).reshape(
+                B, -1, self.num_heads, self.head_dim).transpose(1, 2)
+            kv_bias = None if q_bias is None else torch.cat((k_bias, v_bias))
+            kv = F.linear(x, w_kv, kv_bias).reshape(
+                B, N, 2, self.num_heads, self.head_dim)
+            k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)
+            if rel_pos_bias is not None:  # the rows of the queries
+                if rel_pos_bias.dim() == 3:
+                    rel_pos_bias = rel_pos_bias.unsqueeze(0).expand(
+                        B, -1, -1, -1)
+                idx = query_index[:, None, :, None].expand(
+                    -1, rel_pos_bias.shape[1], -1, N)
+                rel_pos_bias = rel_pos_bias.gather(2, idx)  # (B, H, Q, N)
         if rel_pos_bias is not None:
             rel_pos_bias = rel_pos_bias.to(q.dtype)
             if rel_pos_bias.dim() == 3:
@@ -83,5 +109,5 @@ class Attention(nn.Module):
             if drop > 0:
                 attn = F.dropout(attn, p=drop)
             x = attn @ v
-        x = x.transpose(1, 2).reshape(B, N, C)
+        x = x.transpose(1, 2).reshape(B, -1, C)
         return self.proj_drop(self.proj(x))

@@ -75,12 +75,24 @@ class TransformerBlock(nn.Module):
 
     def forward(self,
                 x: torch.Tensor,
-                rel_pos_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """x: (B, N, C); rel_pos_bias: (H, N, N) or None -> (B, N, C)."""
+                rel_pos_bias: Optional[torch.Tensor] = None,
+                query_index: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """x: (B, N, C); rel_pos_bias: (H, N, N) or None -> (B, N, C).
+
+        ``query_index`` (B, Q) long: compute only these output positions
+        (all N tokens still serve as keys and values) -> (B, Q, C), equal to
+        the rows ``query_index`` of the full output. For a last block whose
+        other outputs nobody reads (BEiT v2 pretraining: [CLS] and the masked
+        patches), this skips (N - Q) / N of its query, projection and MLP
+        work, forward and backward.
+        """
         if self.rel_pos_bias is not None:
             own = self.rel_pos_bias()
             rel_pos_bias = own if rel_pos_bias is None else rel_pos_bias + own
-        y = self.attn(self.norm1(x), rel_pos_bias)
+        y = self.attn(self.norm1(x), rel_pos_bias, query_index)
+        if query_index is not None:
+            x = x.gather(1, query_index.unsqueeze(-1).expand(
+                -1, -1, x.shape[-1]))
         x = x + self.drop_path(y if self.gamma_1 is None else self.gamma_1 * y)
         y = self.mlp(self.norm2(x))
         x = x + self.drop_path(y if self.gamma_2 is None else self.gamma_2 * y)
