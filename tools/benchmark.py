@@ -466,10 +466,11 @@ def peak_gflops(args) -> Optional[float]:
     arch = resolve_arch(args.arch)
     tokens = args.batch_size * ((args.img_size // 16)**2 + 1)
     dim = arch['embed_dims']
+    hidden = int(dim * arch['mlp_ratio'])
     dtype = {None: torch.float32, 'bf16': torch.bfloat16,
              'fp16': torch.float16}[args.amp]
-    return gemm_peak_gflops(args.device, dtype, tokens, dim,
-                            int(dim * arch['mlp_ratio']))
+    return gemm_peak_gflops(args.device, dtype, [(tokens, dim, hidden),
+                                                 (tokens, hidden, dim)])
 
 
 def main(argv=None):

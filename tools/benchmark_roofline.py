@@ -9,7 +9,7 @@ matmul in the step's dtype on this device: for a GEMM-bound step,
 same products can beat.
 """
 import time
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence, Tuple
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -22,23 +22,27 @@ def step_gflop(step: Callable) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def gemm_peak_gflops(device: str, dtype: torch.dtype, m: int, k: int,
-                     n: int, repeats: int = 10) -> float:
-    """Measured GFLOP/s of an (m, k) x (k, n) matmul (best of ``repeats``):
-    use the step's largest linear layer (tokens x width x 4 width)."""
-    a = torch.randn(m, k, device=device, dtype=dtype)
-    b = torch.randn(k, n, device=device, dtype=dtype)
-    best = float('inf')
-    for i in range(repeats + 2):
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        a @ b
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        if i >= 2:  # warm-up
-            best = min(best, time.perf_counter() - t0)
-    return 2 * m * k * n / best / 1e9
+def gemm_peak_gflops(device: str, dtype: torch.dtype,
+                     shapes: Sequence[Tuple[int, int, int]],
+                     repeats: int = 20) -> float:
+    """Best measured GFLOP/s of (m, k) x (k, n) matmuls over ``shapes`` and
+    ``repeats`` (the best, so the floor it gives is optimistic and the
+    speedup bound generous): use the step's largest linear layers, e.g.
+    the MLP's (tokens, C, 4C) and (tokens, 4C, C)."""
+    best = 0.
+    for m, k, n in shapes:
+        a = torch.randn(m, k, device=device, dtype=dtype)
+        b = torch.randn(k, n, device=device, dtype=dtype)
+        for i in range(repeats + 2):
+            if device == 'cuda':
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            a @ b
+            if device == 'cuda':
+                torch.cuda.synchronize()
+            if i >= 2:  # warm-up
+                best = max(best, 2 * m * k * n / (time.perf_counter() - t0))
+    return best / 1e9
 
 
 def roofline_fields(gflop: float, step_s: float,
