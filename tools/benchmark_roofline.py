@@ -12,12 +12,26 @@ import time
 from typing import Callable, Optional, Sequence, Tuple
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+
+def _cpu_flash_sdpa_flop(query_shape, key_shape, value_shape, *args,
+                         out_shape=None, **kwargs) -> int:
+    """The CPU flash-attention kernel (SDPA without gradients on CPU), which
+    torch's counter does not know: q k^T and p v, as for the other SDPA
+    kernels and the explicit bmm path."""
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+_CUSTOM = {}
+if hasattr(torch.ops.aten, '_scaled_dot_product_flash_attention_for_cpu'):
+    _CUSTOM[torch.ops.aten._scaled_dot_product_flash_attention_for_cpu] = \
+        _cpu_flash_sdpa_flop
 
 
 def step_gflop(step: Callable) -> float:
     """Matmul GFLOP of one call of ``step`` (runs it once)."""
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False, custom_mapping=_CUSTOM) as counter:
         step()
     return counter.get_total_flops() / 1e9
 

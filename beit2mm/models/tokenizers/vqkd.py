@@ -255,7 +255,10 @@ class VQKDTokenizer(BaseModel):
             with torch.no_grad():
                 ids = q(self.encode(images)).ids
         else:
-            with torch.inference_mode():
+            # inference tensors cannot pass through torch.compile'd code
+            mode = torch.no_grad if torch.compiler.is_compiling() \
+                else torch.inference_mode
+            with mode():
                 ids = q.ids(self.encode(images))
             ids = ids.clone()  # a normal tensor, usable as a loss target
         return ids.view(images.shape[0], *self.grid)
