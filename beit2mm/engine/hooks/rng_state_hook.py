@@ -1,8 +1,9 @@
 """Save and restore the torch RNG with each checkpoint, for exact resume."""
-from typing import Optional
+from typing import List, Optional
 
 import torch
-from mmengine.hooks import Hook
+from mmengine.dist import all_gather_object, get_rank, get_world_size
+from mmengine.hooks import CheckpointHook, Hook
 
 from beit2mm.registry import HOOKS
 
@@ -22,11 +23,18 @@ class RNGStateHook(Hook):
     (``checkpoint['rng_state']``) and sets it back just before the first
     resumed iteration, after mmengine has replayed the data.
 
-    The state is rank 0's (only rank 0 saves). With
-    ``randomness.diff_rank_seed=False`` (the default) every rank draws the
-    same model-side stream, so it is restored on all ranks; with
-    ``diff_rank_seed=True`` it is restored on rank 0 only and the others
-    keep their seeded streams (a warning says so).
+    mmengine writes checkpoints on rank 0 only, so in a multi-rank run the
+    other ranks' states are gathered (one ``all_gather_object``) in
+    ``after_train_iter`` / ``after_train_epoch`` of exactly the iterations
+    and epochs at which the run's ``CheckpointHook`` will save (every rank
+    evaluates the same condition, so all enter the collective; no other step
+    pays for it). The checkpoint then holds every rank's state under
+    ``rng_state['ranks']`` and each rank gets its own back on resume, also
+    with ``randomness.diff_rank_seed=True`` (a different stream per rank, as
+    in the pretraining recipes). A checkpoint without them (e.g. a
+    ``save_best`` one, or a resume with another world size) restores rank
+    0's state on every rank with ``diff_rank_seed=False`` and on rank 0 only
+    otherwise (a warning says so).
 
     Transforms that draw from the global *torch* RNG inside the main process
     (``num_workers=0``) share the stream with the model; those are
@@ -37,11 +45,51 @@ class RNGStateHook(Hook):
 
     def __init__(self):
         self._pending: Optional[dict] = None
+        self._ranks: Optional[List[dict]] = None
 
-    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+    @staticmethod
+    def _state() -> dict:
         state = dict(torch=torch.get_rng_state())
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             state['cuda'] = torch.cuda.get_rng_state()
+        return state
+
+    @staticmethod
+    def _checkpoint_due(runner, end_of_epoch: bool) -> bool:
+        """Whether a CheckpointHook of the runner saves at this point (its
+        own condition, evaluated identically on every rank)."""
+        for hook in runner.hooks:
+            if not isinstance(hook, CheckpointHook) or \
+                    hook.by_epoch != end_of_epoch:
+                continue
+            if end_of_epoch:
+                due = hook.every_n_epochs(runner, hook.interval,
+                                          hook.save_begin) or (
+                    hook.save_last and hook.is_last_train_epoch(runner))
+            else:
+                due = hook.every_n_train_iters(
+                    runner, hook.interval, hook.save_begin) or (
+                    hook.save_last and hook.is_last_train_iter(runner))
+            if due:
+                return True
+        return False
+
+    def _gather_if_due(self, runner, end_of_epoch: bool) -> None:
+        if get_world_size() > 1 and self._checkpoint_due(runner,
+                                                         end_of_epoch):
+            self._ranks = all_gather_object(self._state())
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs=None) -> None:
+        self._gather_if_due(runner, end_of_epoch=False)
+
+    def after_train_epoch(self, runner) -> None:
+        self._gather_if_due(runner, end_of_epoch=True)
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        state = self._state()
+        if self._ranks is not None:
+            state['ranks'], self._ranks = self._ranks, None
         checkpoint['rng_state'] = state
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -53,12 +101,19 @@ class RNGStateHook(Hook):
         if self._pending is None:
             return
         state, self._pending = self._pending, None
-        randomness = runner.cfg.get('randomness') or {}
-        if randomness.get('diff_rank_seed', False) and runner.rank != 0:
-            runner.logger.warning(
-                'RNGStateHook: diff_rank_seed=True, the checkpoint holds rank '
-                '0\'s RNG state only; this rank continues from its seed.')
-            return
+        ranks = state.get('ranks')
+        rank, world_size = get_rank(), get_world_size()
+        if ranks is not None and len(ranks) == world_size:
+            state = ranks[rank]
+        elif world_size > 1:
+            randomness = runner.cfg.get('randomness') or {}
+            if randomness.get('diff_rank_seed', False) and rank != 0:
+                runner.logger.warning(
+                    'RNGStateHook: the checkpoint holds no RNG state for '
+                    f'rank {rank} of {world_size} (saved with '
+                    f'{len(ranks) if ranks else 1} rank(s) or by save_best); '
+                    'this rank continues from its seed.')
+                return
         torch.set_rng_state(state['torch'])
         if 'cuda' in state and torch.cuda.is_available():
             torch.cuda.set_rng_state(state['cuda'])
