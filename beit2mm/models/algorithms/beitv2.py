@@ -294,7 +294,7 @@ class BEiTv2(BaseModel):
             # no host-side indices from BEiTv2DataPreprocessor: computing
             # them here synchronises with a GPU
             mask_index = mask.flatten().nonzero().squeeze(1)
-            if query_index is None:
+            if query_index is None and self.last_blocks_masked_only:
                 query_index = masked_query_index(mask)
         if not self.last_blocks_masked_only:
             query_index = None
