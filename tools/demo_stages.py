@@ -63,12 +63,12 @@ def find_teacher_weights():
 
 def last_checkpoint(work_dir):
     """Path of the newest checkpoint mmengine wrote in ``work_dir``."""
-    f = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(f):
+    from beit2mm.engine.hooks.checkpoint_hook import read_last_checkpoint
+    path = read_last_checkpoint(work_dir)
+    if path is None:
         raise FileNotFoundError(f'no checkpoint in {work_dir}: the stage did '
                                 'not finish; see its log there')
-    with open(f) as fh:
-        return fh.read().strip()
+    return path
 
 
 def read_scalars(work_dir):

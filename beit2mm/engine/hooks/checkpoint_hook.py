@@ -3,6 +3,7 @@ import contextlib
 import os
 import os.path as osp
 import re
+from typing import Optional
 
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend
@@ -41,6 +42,20 @@ def atomic_write_text(path: str, text: str) -> None:
     with open(tmp, 'w') as f:
         f.write(text)
     atomic_replace(tmp, path)
+
+
+def read_last_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint named by ``work_dir/last_checkpoint`` (mmengine's
+    marker, written last by :class:`SafeCheckpointHook`), or None without
+    one. If the work dir was moved, the file of that name beside the marker."""
+    marker = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(marker):
+        return None
+    with open(marker) as f:
+        path = f.read().strip()
+    if osp.isfile(path):
+        return path
+    return osp.join(work_dir, osp.basename(path))
 
 
 @HOOKS.register_module()

@@ -7,25 +7,10 @@ import torch
 import torch.nn as nn
 from mmengine.model import BaseModel
 
+from beit2mm.engine.hooks.checkpoint_hook import read_last_checkpoint
 from beit2mm.registry import MODELS
 from .beitv2_data_preprocessor import masked_query_index
 from .frozen_tokenizer import load_tokenizer
-
-
-def _last_checkpoint(work_dir: str) -> str:
-    """The checkpoint an mmengine work dir's ``last_checkpoint`` names."""
-    marker = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(marker):
-        raise FileNotFoundError(
-            f'model.tokenizer_ckpt={work_dir!r} is a directory without a '
-            f'last_checkpoint file; point it to a VQ-KD checkpoint (.pth) or '
-            f'to the work dir of a finished VQ-KD run.')
-    with open(marker) as f:
-        path = f.read().strip()
-    if osp.isfile(path):
-        return path
-    # a moved work dir: the file next to last_checkpoint
-    return osp.join(work_dir, osp.basename(path))
 
 
 @MODELS.register_module()
@@ -103,7 +88,14 @@ class BEiTv2(BaseModel):
                 'vqkd_official_to_beit2mm.py). For a smoke test only, pass '
                 'model.allow_random_tokenizer=True to use a random one.')
         if tokenizer_ckpt is not None and osp.isdir(tokenizer_ckpt):
-            tokenizer_ckpt = _last_checkpoint(tokenizer_ckpt)
+            work_dir, tokenizer_ckpt = tokenizer_ckpt, read_last_checkpoint(
+                tokenizer_ckpt)
+            if tokenizer_ckpt is None:
+                raise FileNotFoundError(
+                    f'model.tokenizer_ckpt={work_dir!r} is a directory '
+                    f'without a last_checkpoint file; point it to a VQ-KD '
+                    f'checkpoint (.pth) or to the work dir of a finished '
+                    f'VQ-KD run.')
         if tokenizer_ckpt is not None and not osp.isfile(tokenizer_ckpt):
             raise FileNotFoundError(
                 f'tokenizer checkpoint {tokenizer_ckpt!r} does not exist; '
