@@ -73,7 +73,10 @@ def test_tokenizer_swap_is_one_line():
 
 
 def test_weight_decay_groups():
-    """No decay on biases, norms, gammas, q/v biases, tokens, bias table."""
+    """The official groups (optim_factory.get_parameter_groups with the skip
+    list {pos_embed, cls_token} of modeling_pretrain.py): no decay on 1-D
+    parameters, biases, cls_token and pos_embed only; the mask token and the
+    shared relative position bias table are decayed."""
     import beit2mm  # noqa: F401
     from beit2mm.registry import MODELS
     cfg = load('beitv2_vit-b_300e')
@@ -100,9 +103,14 @@ def test_weight_decay_groups():
     names = dict(model.named_parameters())
     assert len(wd) == len(names)  # the tokenizer is not in the optimizer
     for n, p in names.items():
-        no_decay = (p.ndim == 1 or n.endswith(('cls_token', 'mask_token'))
-                    or 'relative_position_bias_table' in n)
+        # the official rule, on names without our 'backbone.' prefix
+        no_decay = (p.ndim <= 1 or n.endswith('.bias')
+                    or n.split('.', 1)[-1] in ('cls_token', 'pos_embed'))
         assert wd[id(p)] == (0. if no_decay else 0.05), n
+    assert wd[id(names['backbone.cls_token'])] == 0.
+    assert wd[id(names['backbone.mask_token'])] == 0.05
+    table = 'backbone.rel_pos_bias.relative_position_bias_table'
+    assert wd[id(names[table])] == 0.05
     assert wd[id(names['backbone.blocks.0.gamma_1'])] == 0.
     assert wd[id(names['backbone.blocks.0.attn.q_bias'])] == 0.
     assert wd[id(names['head.fc.weight'])] == 0.05

@@ -10,18 +10,17 @@ optim_wrapper = dict(
                    weight_decay=0.05),
     clip_grad=dict(max_norm=3.0),
     paramwise_cfg=dict(
-        # no decay on 1-D parameters (biases, norms, q/v biases, layer-scale
-        # gammas), as the official get_parameter_groups ...
+        # the official get_parameter_groups (optim_factory.py) with the skip
+        # list model.no_weight_decay() = {pos_embed, cls_token}
+        # (modeling_pretrain.py): no decay on 1-D parameters (norms, layer
+        # scale gammas, q/v biases), biases, cls_token and pos_embed; the
+        # mask_token and the shared relative position bias table ARE decayed
         flat_decay_mult=0.,
         bias_decay_mult=0.,
         norm_decay_mult=0.,
-        # ... and on the tokens and the relative position bias table
-        # (issue 4; the official code exempts cls_token and pos_embed)
         custom_keys={
             'cls_token': dict(decay_mult=0.),
-            'mask_token': dict(decay_mult=0.),
             'pos_embed': dict(decay_mult=0.),
-            'relative_position_bias_table': dict(decay_mult=0.),
         }))
 
 # The official warmup starts from 0; LinearLR needs a positive start factor.
