@@ -176,13 +176,13 @@ class _Killed(BaseException):
     """Stands for the process dying (not an Exception: nothing catches it)."""
 
 
-def _tiny_runner(work_dir, data_root, hook_type, resume=False):
+def _tiny_runner(work_dir, data_root, hook_type, resume=False, keep=1):
     cfg = Config.fromfile(TINY_CFG)
     for split in ('train', 'val', 'test'):
         cfg[f'{split}_dataloader'].dataset.data_root = data_root
     cfg.train_cfg.update(max_iters=2, val_interval=100)
     cfg.default_hooks.checkpoint.update(type=hook_type, interval=1,
-                                        max_keep_ckpts=1)
+                                        max_keep_ckpts=keep)
     cfg.work_dir = str(work_dir)
     cfg.resume = resume
     cfg.experiment_name = f'{osp.basename(work_dir)}_{hook_type}_{resume}'
@@ -245,3 +245,82 @@ def test_stock_hook_loses_the_checkpoint(tmp_path, monkeypatch):
     assert not osp.exists(last)  # pruned before the new one was written
     with pytest.raises(Exception):  # and the new one is truncated
         torch.load(work_dir / 'iter_2.pth', weights_only=True)
+
+
+# -- resume onto a non-CPU device ------------------------------------------
+class _OnDevice(torch.Tensor):
+    """Stands for a tensor that ``Runner.resume`` loaded onto a GPU
+    (``map_location='cuda'``), for the calls that differ on CPU: ``.numpy()``
+    refuses it and only ``.cpu()`` / ``.to('cpu')`` give a CPU tensor back
+    (torch's RNG setters, patched in the test, also refuse it)."""
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.Tensor.numpy:
+            raise TypeError("can't convert cuda:0 device type tensor to "
+                            "numpy. Use Tensor.cpu() to copy the tensor to "
+                            "host memory first.")
+        out = super().__torch_function__(func, types, args, kwargs)
+        to_cpu = func is torch.Tensor.cpu or (
+            func is torch.Tensor.to and any(
+                str(a) == 'cpu' for a in list(args[1:]) + list(
+                    kwargs.values())))
+        if to_cpu and isinstance(out, torch.Tensor):
+            return out.as_subclass(torch.Tensor)
+        return out
+
+
+def _to_device(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.as_subclass(_OnDevice)
+    if isinstance(obj, dict):
+        out = obj.copy()
+        out.update({k: _to_device(v) for k, v in obj.items()})
+        return out
+    if isinstance(obj, (list, tuple)) and not hasattr(obj, '_fields'):
+        return type(obj)(_to_device(v) for v in obj)
+    return obj
+
+
+def test_resume_with_checkpoint_loaded_onto_another_device(tmp_path,
+                                                           monkeypatch):
+    """mmengine's Runner.resume loads with map_location=get_device(), so on
+    a GPU every tensor of the checkpoint arrives on the GPU; restoring the
+    message hub and the RNG state must copy them back to the CPU."""
+    data = write_image_folder(tmp_path / 'data')
+    work_dir = tmp_path / 'run'
+    _tiny_runner(work_dir, data, 'beit2mm.SafeCheckpointHook',
+                 keep=2).train()
+    saved = torch.load(work_dir / 'iter_2.pth', weights_only=True)
+    # resume from iter 1 with every loaded tensor "on the device"
+    os.remove(work_dir / 'iter_2.pth')
+    (work_dir / 'last_checkpoint').write_text(str(work_dir / 'iter_1.pth'))
+    expected = torch.load(work_dir / 'iter_1.pth',
+                          weights_only=True)['rng_state']['torch']
+    original = safe_ckpt.ORIGINALS['load_checkpoint']
+
+    def load_on_device(cls, filename, map_location=None, logger='current'):
+        return _to_device(original.__func__(cls, filename, map_location,
+                                            logger))
+    monkeypatch.setitem(safe_ckpt.ORIGINALS, 'load_checkpoint',
+                        classmethod(load_on_device))
+    real_set, restored = torch.set_rng_state, []
+
+    def set_rng_state(state):
+        if type(state) is not torch.Tensor:  # noqa: E721 (exact type)
+            raise TypeError('expected a CPU torch.ByteTensor')
+        restored.append(state.clone())
+        real_set(state)
+    monkeypatch.setattr(torch, 'set_rng_state', set_rng_state)
+    runner = _tiny_runner(work_dir, data, 'beit2mm.SafeCheckpointHook',
+                          resume=True)
+    runner.train()
+    assert runner.iter == 2
+    assert len(restored) == 1 and torch.equal(restored[0], expected)
+    buf = runner.message_hub.get_scalar('train/loss')
+    assert isinstance(buf.data[0], np.ndarray)
+    # the resumed run continues exactly: same weights as the uninterrupted
+    resumed = runner.model.state_dict()
+    for k, v in saved['state_dict'].items():
+        torch.testing.assert_close(resumed[k], v, rtol=0, atol=0)

@@ -163,8 +163,10 @@ def from_plain(obj):
         kind = obj.get(TAG)
         if kind == 'ndarray':
             data = obj['data']
-            arr = data.numpy() if isinstance(data, torch.Tensor) else \
-                np.array(data, dtype=np.dtype(obj['dtype']))
+            # Runner.resume loads onto the training device (map_location
+            # 'cuda'): arrays come back from the CPU copy of the tensor
+            arr = data.cpu().numpy() if isinstance(data, torch.Tensor) \
+                else np.array(data, dtype=np.dtype(obj['dtype']))
             return arr.astype(np.dtype(obj['dtype']), copy=False).reshape(
                 obj['shape'])
         if kind == 'HistoryBuffer':

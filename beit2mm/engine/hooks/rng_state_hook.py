@@ -114,6 +114,13 @@ class RNGStateHook(Hook):
                     f'{len(ranks) if ranks else 1} rank(s) or by save_best); '
                     'this rank continues from its seed.')
                 return
-        torch.set_rng_state(state['torch'])
+        torch.set_rng_state(_cpu_bytes(state['torch']))
         if 'cuda' in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state(state['cuda'])
+            torch.cuda.set_rng_state(_cpu_bytes(state['cuda']))
+
+
+def _cpu_bytes(state: torch.Tensor) -> torch.Tensor:
+    """An RNG state as the CPU ByteTensor torch's setters accept: mmengine's
+    ``Runner.resume`` loads the checkpoint onto the training device
+    (``map_location='cuda'``), so the saved state may come back there."""
+    return state.to(device='cpu', dtype=torch.uint8)
