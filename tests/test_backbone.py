@@ -75,3 +75,25 @@ def test_official_init_rescales_output_projections():
     s8 = m.blocks[7].mlp.fc2.weight.std()
     assert abs(float(s1 / s8) - 8 ** 0.5) < 0.3
     assert m.cls_token.abs().max() <= 0.02
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize('layer_scale', [0., 0.1])
+def test_residual_stream_stays_fp32_under_autocast(dtype, layer_scale):
+    """Under AMP only the matmuls run in low precision: every block gets an
+    fp32 residual stream (the official fp32 [CLS] concatenation promotes
+    the autocast patch embedding), with and without layer scale (the VQ-KD
+    encoder and decoder have none)."""
+    m = BEiTv2ViT(arch=TINY, img_size=32, patch_size=8, with_mask_token=True,
+                  use_abs_pos_emb=True, layer_scale_init_value=layer_scale)
+    m.init_weights()
+    seen = []
+    for blk in m.blocks:
+        blk.register_forward_pre_hook(lambda mod, args: seen.append(
+            args[0].dtype))
+    mask = torch.rand(2, 16) > 0.5
+    with torch.autocast('cpu', dtype=dtype):
+        assert m.patch_embed.proj(torch.randn(1, 3, 32, 32)).dtype == dtype
+        out = m.forward_features(torch.randn(2, 3, 32, 32), mask)
+    assert seen == [torch.float32] * len(m.blocks)
+    assert out.last.dtype == torch.float32

@@ -63,6 +63,8 @@ class BEiTv2ViT(BaseModule):
         frozen_stages: freeze (no grad, eval mode) the embeddings and the
             first ``frozen_stages`` blocks; ``num_layers`` also freezes the
             final ``norm`` / ``fc_norm`` (linear probing). -1: nothing.
+        weight_init: 'pretrain' (the MIM student) or 'vit' (the VQ-KD
+            encoder and decoder); see :meth:`init_weights`.
 
     Loading a state dict (``load_state_dict``, ``init_cfg=Pretrained`` with
     any ``prefix``) adapts the relative position bias to this backbone:
@@ -84,6 +86,7 @@ class BEiTv2ViT(BaseModule):
                       mlp_ratio=4., layer_scale_init_value=1e-5),
     }
     OUT_TYPES = ('raw', 'cls_token', 'featmap', 'avg_featmap')
+    WEIGHT_INITS = ('pretrain', 'vit')
 
     def __init__(self,
                  arch: Union[str, dict] = 'base',
@@ -104,8 +107,13 @@ class BEiTv2ViT(BaseModule):
                  fused_attn: bool = True,
                  with_cp: bool = False,
                  frozen_stages: int = -1,
+                 weight_init: str = 'pretrain',
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
+        if weight_init not in self.WEIGHT_INITS:
+            raise ValueError(f'weight_init {weight_init!r} not in '
+                             f'{self.WEIGHT_INITS}')
+        self.weight_init = weight_init
         if isinstance(arch, str):
             if arch not in self.arch_zoo:
                 raise ValueError(f'Unknown arch {arch!r}; choose one of '
@@ -192,21 +200,34 @@ class BEiTv2ViT(BaseModule):
 
     # ------------------------------------------------------------ init
     def init_weights(self):
-        """The official BEiT init: truncated normal (std 0.02, cut at one
-        std) for tokens, Linear and Conv; LayerNorm 1/0; each block's output
-        projections (``attn.proj``, ``mlp.fc2``) divided by sqrt(2 * layer_id)."""
+        """The official initialisations (std 0.02 throughout; LayerNorm 1/0;
+        zero Linear biases; each block's output projections ``attn.proj``
+        and ``mlp.fc2`` then divided by sqrt(2 * layer_id)):
+
+        - 'pretrain' (``modeling_pretrain.py``, the MIM student): tokens,
+          Linear and Conv2d weights from a normal truncated at one std
+          (+-0.02, an actual std of ~0.0108), Conv2d biases zero.
+        - 'vit' (``modeling_finetune.py``, the VQ-KD encoder and decoder):
+          tokens and Linear weights from timm's ``trunc_normal_(std=.02)``,
+          whose cut-offs are absolute (+-2), i.e. a plain normal of std 0.02;
+          the Conv2d patch embedding keeps PyTorch's default init.
+        """
         if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
             super().init_weights()
             return
+        std = .02
+        cut = (-std, std) if self.weight_init == 'pretrain' else (-2., 2.)
 
         def trunc_(t):
-            trunc_normal_(t, std=.02, a=-.02, b=.02)
+            trunc_normal_(t, std=std, a=cut[0], b=cut[1])
 
         for t in (self.cls_token, self.mask_token, self.pos_embed):
             if t is not None:
                 trunc_(t)
         for m in self.modules():
-            if isinstance(m, (nn.Linear, nn.Conv2d)):
+            if isinstance(m, nn.Conv2d) and self.weight_init == 'vit':
+                m.reset_parameters()
+            elif isinstance(m, (nn.Linear, nn.Conv2d)):
                 trunc_(m.weight)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
@@ -231,18 +252,21 @@ class BEiTv2ViT(BaseModule):
                 f'input size {tuple(x.shape[-2:])} does not match the '
                 f'backbone img_size {self.img_size}; resize the input or build '
                 f'the backbone with img_size={tuple(x.shape[-2:])}.')
-        x = self.patch_embed.proj(x).flatten(2).transpose(1, 2)  # (B, N, C)
-        B, N, _ = x.shape
+        # residual stream in the parameters' dtype (fp32 under AMP), as the
+        # official fp32 [CLS] concatenation promotes it
+        dtype = self.cls_token.dtype
+        x = self.patch_embed.proj(x).flatten(2).transpose(1, 2).to(dtype)
+        B, N, _ = x.shape  # (B, N, C)
         if mask is not None:
             if self.mask_token is None:
                 raise ValueError('a mask was given but the backbone has no '
                                  'mask token; build it with '
                                  'with_mask_token=True.')
-            w = mask.reshape(B, N, 1).to(x.dtype)
-            x = x * (1 - w) + self.mask_token.to(x.dtype) * w
-        x = torch.cat([self.cls_token.expand(B, -1, -1).to(x.dtype), x], 1)
+            w = mask.reshape(B, N, 1).to(dtype)
+            x = x * (1 - w) + self.mask_token * w
+        x = torch.cat([self.cls_token.expand(B, -1, -1), x], 1)
         if self.pos_embed is not None:
-            x = x + self.pos_embed.to(x.dtype)
+            x = x + self.pos_embed
         return self.pos_drop(x)
 
     def shared_rel_pos_bias(self) -> Optional[torch.Tensor]:

@@ -111,8 +111,10 @@ class VQKDTokenizer(BaseModel):
         self.patch_size = patch_size
         self.num_codes = num_codes
         self.code_dim = code_dim
+        # the official encoder and decoder are modeling_finetune's ViT
         vit = dict(use_abs_pos_emb=True, use_shared_rel_pos_bias=False,
-                   layer_scale_init_value=0., final_norm=False)
+                   layer_scale_init_value=0., final_norm=False,
+                   weight_init='vit')
         self.encoder = BEiTv2ViT(arch=copy.deepcopy(arch['encoder']),
                                  img_size=img_size, patch_size=patch_size,
                                  **vit)
