@@ -39,11 +39,12 @@ def test_official_recipe_and_only_the_teacher_differs():
     assert c.model.data_preprocessor.mean == [127.5] * 3
     ow = c.optim_wrapper
     assert ow.type == 'AmpOptimWrapper'
-    assert ow.optimizer == dict(type='AdamW', lr=2e-4, betas=(0.9, 0.99),
+    # official: lr = 5e-5 x total batch / 128, always applied
+    assert ow.optimizer == dict(type='AdamW', lr=5e-5, betas=(0.9, 0.99),
                                 weight_decay=1e-4)
     assert ow.paramwise_cfg.norm_decay_mult == 0
     assert ow.paramwise_cfg.bias_decay_mult == 0
-    assert c.auto_scale_lr.base_batch_size == 512
+    assert c.auto_scale_lr == dict(base_batch_size=128, enable=True)
     assert c.train_dataloader.batch_size * 8 == 512
     warm, cos = c.param_scheduler
     assert (warm.type, warm.end, cos.type, cos.begin, cos.end, cos.eta_min) \
@@ -53,12 +54,81 @@ def test_official_recipe_and_only_the_teacher_differs():
     rrc = c.train_dataloader.dataset.pipeline[1]
     assert (rrc.scale, rrc.crop_ratio_range, rrc.interpolation) == \
         (224, (0.08, 1.0), 'bicubic')
+    # official build_vqkd_dataset(is_train=False): Resize(int(224 / 0.875)
+    # = 256, bicubic) of the short side, CenterCrop(224)
+    resize, crop = c.val_dataloader.dataset.pipeline[1:3]
+    assert (resize.type, resize.scale, resize.edge, resize.interpolation,
+            resize.backend) == ('ResizeEdge', 256, 'short', 'bicubic',
+                                'pillow')
+    assert (crop.type, crop.crop_size) == ('CenterCrop', 224)
+    assert c.test_dataloader.dataset.pipeline == \
+        c.val_dataloader.dataset.pipeline
     assert c.default_scope == 'beit2mm'
     d = cfgs['dino'].to_dict()
     c = cfgs['clip'].to_dict()
     d['model'].pop('teacher')
     c['model'].pop('teacher')
     assert c == d
+
+
+def _effective_lr(cfg, world_size, batch_size):
+    """The peak lr mmengine's Runner.scale_lr sets for this run size."""
+    from types import SimpleNamespace
+
+    import torch.nn as nn
+    from mmengine.logging import MMLogger
+    from mmengine.runner import Runner
+    ow_cfg = cfg.optim_wrapper.copy()
+    ow_cfg.pop('loss_scale')
+    ow_cfg['type'] = 'OptimWrapper'
+    wrapper = build_optim_wrapper(nn.Linear(2, 2), ow_cfg)
+    fake = SimpleNamespace(
+        _train_dataloader=dict(batch_size=batch_size), world_size=world_size,
+        param_schedulers=None, logger=MMLogger.get_current_instance())
+    Runner.scale_lr(fake, wrapper, cfg.auto_scale_lr)
+    lrs = {g['lr'] for g in wrapper.optimizer.param_groups}
+    assert len(lrs) == 1
+    return lrs.pop()
+
+
+def test_lr_scales_with_total_batch_by_default():
+    """lr = 5e-5 x total batch / 128 without --auto-scale-lr, as the
+    official script; tools/train.py keeps auto_scale_lr enabled."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'beit2mm_train_tool', osp.join(ROOT, 'tools', 'train.py'))
+    train_tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_tool)
+    for name, path in FULL.items():
+        args = train_tool.parse_args([osp.join(ROOT, path)])
+        cfg = train_tool.merge_args(_cfg(path), args)
+        assert cfg.auto_scale_lr.enable, name
+        assert _effective_lr(cfg, 8, 64) == pytest.approx(2e-4)
+        assert _effective_lr(cfg, 2, 64) == pytest.approx(5e-5)
+        assert _effective_lr(cfg, 4, 96) == pytest.approx(1.5e-4)
+
+
+def test_weight_decay_as_the_official_groups():
+    """optim_factory.get_parameter_groups with modeling_vqkd's skip list:
+    no decay on 1-D parameters, biases, the tokens and position
+    embeddings; every other trained parameter decays."""
+    cfg = _cfg(TINY)
+    init_default_scope('beit2mm')
+    model = MODELS.build(cfg.model)
+    ow_cfg = _cfg(FULL['clip']).optim_wrapper.copy()
+    ow_cfg.pop('loss_scale')
+    ow_cfg['type'] = 'OptimWrapper'
+    wrapper = build_optim_wrapper(model, ow_cfg)
+    wd = {id(p): g['weight_decay'] for g in wrapper.optimizer.param_groups
+          for p in g['params']}
+    skip = {'encoder.cls_token', 'encoder.pos_embed', 'decoder.cls_token',
+            'decoder.pos_embed'}
+    trained = [(n, p) for n, p in model.named_parameters()
+               if p.requires_grad]
+    assert {id(p) for _, p in trained} == set(wd)
+    for n, p in trained:
+        exempt = p.ndim <= 1 or n.endswith('.bias') or n in skip
+        assert wd[id(p)] == (0. if exempt else 1e-4), n
 
 
 def _two_images(root, size=224):

@@ -74,6 +74,8 @@ param_scheduler = [
          by_epoch=True, begin=1, end=max_epochs, convert_to_iter_based=True),
 ]
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+# lr 1e-3 is for 1 process x 32 images; scaled with the total batch (on in
+# the base schedule, as the official script)
 auto_scale_lr = dict(base_batch_size=32)
 
 default_hooks = dict(logger=dict(interval=10),

@@ -1,7 +1,8 @@
 # ImageNet-1k for tokenizer training (official run_vqkd_training.py):
-# RandomResizedCrop(224, scale (0.08, 1), bicubic) + horizontal flip; val:
-# bicubic resize of the short side to 224 + center crop. Batch 64 per GPU
-# (x 8 GPUs = 512).
+# RandomResizedCrop(224, scale (0.08, 1), bicubic) + horizontal flip (no
+# colour jitter: --color_jitter 0); val as datasets.py build_vqkd_dataset:
+# bicubic resize of the short side to int(224 / crop_pct 0.875) = 256 +
+# center crop 224. Batch 64 per GPU (x 8 GPUs = 512).
 dataset_type = 'ImageNet'
 data_root = 'data/imagenet'
 
@@ -16,7 +17,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='ResizeEdge', scale=224, edge='short', backend='pillow',
+    dict(type='ResizeEdge', scale=256, edge='short', backend='pillow',
          interpolation='bicubic'),
     dict(type='CenterCrop', crop_size=224),
     dict(type='PackInputs'),

@@ -1,5 +1,6 @@
 # Official VQ-KD recipe (run_vqkd_training.py, BEiT v2 appendix): AdamW, peak lr
-# 5e-5 x 512 / 128 = 2e-4 at batch 512, betas (0.9, 0.99), weight decay 1e-4 (none
+# 5e-5 x total batch / 128, always applied (2e-4 at 8 GPUs x 64; auto_scale_lr
+# below, on by default), betas (0.9, 0.99), weight decay 1e-4 (none
 # on norms, biases, cls token and position embeddings; the codebook is a buffer,
 # never in the optimizer), 10 linear warmup epochs from ~0, per-step cosine to
 # 1e-5, 100 epochs, no gradient clipping, AMP (the quantizer and the encoder's
@@ -7,7 +8,7 @@
 optim_wrapper = dict(
     type='AmpOptimWrapper',
     loss_scale='dynamic',
-    optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.99),
+    optimizer=dict(type='AdamW', lr=5e-5, betas=(0.9, 0.99),
                    weight_decay=1e-4),
     paramwise_cfg=dict(
         norm_decay_mult=0.,
@@ -30,5 +31,7 @@ train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=100, val_interval=10)
 val_cfg = dict()
 test_cfg = dict()
 
-# lr 2e-4 is for 8 GPUs x 64 images; --auto-scale-lr rescales it linearly.
-auto_scale_lr = dict(base_batch_size=512)
+# The official script always sets lr = 5e-5 x total batch / 128 (args.lr =
+# total_batch_size / 128 * args.lr): mmengine's Runner.scale_lr does the same
+# when enable=True, without --auto-scale-lr; 2e-4 at 8 x 64, 5e-5 at 2 x 64.
+auto_scale_lr = dict(base_batch_size=128, enable=True)
