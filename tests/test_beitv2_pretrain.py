@@ -328,15 +328,20 @@ def _official_forward(sd, x, mask, heads, early, depth, eps=1e-6):
         a = block(f'cls_pt_layers.{i}.', a, bias)
     C = t.shape[-1]
 
-    def norm(y):
-        return F.layer_norm(y, (C,), sd['norm.weight'], sd['norm.bias'], eps)
+    def norm(y, p=''):
+        return F.layer_norm(y, (C,), sd[p + 'norm.weight'],
+                            sd[p + 'norm.bias'], eps)
 
-    def head(y):
-        return F.linear(y, sd['lm_head.weight'], sd['lm_head.bias'])
-    return head(norm(t)[:, 1:][mask]), head(norm(a)[:, 1:][mask])
+    def head(y, p=''):
+        return F.linear(y, sd[p + 'lm_head.weight'], sd[p + 'lm_head.bias'])
+    # shared_lm_head=False: the aggregation branch has its own norm and head
+    pt = 'cls_pt_' if 'cls_pt_norm.weight' in sd else ''
+    return head(norm(t)[:, 1:][mask]), head(norm(a, pt)[:, 1:][mask], pt)
 
 
-def test_official_checkpoint_converter_reproduces_logits(tmp_path):
+@pytest.mark.parametrize('shared_lm_head', [True, False])
+def test_official_checkpoint_converter_reproduces_logits(tmp_path,
+                                                         shared_lm_head):
     import importlib.util
     import os.path as osp
     root = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -348,11 +353,18 @@ def test_official_checkpoint_converter_reproduces_logits(tmp_path):
 
     # an official-style checkpoint with random weights (all non-trivial)
     torch.manual_seed(0)
-    ref = build()
+    unshared = {} if shared_lm_head else dict(
+        neck=dict(type='BEiTv2Neck', arch=ARCH, early_layers=2,
+                  with_norm=True),
+        head=dict(type='MIMHead', embed_dims=32, num_codes=CODES,
+                  shared=False))
+    ref = build(**unshared)
     sd = {}
     for k, v in ref.state_dict().items():
         k = (k.replace('backbone.', '', 1).replace('neck.blocks.',
                                                    'cls_pt_layers.')
+             .replace('neck.norm.', 'cls_pt_norm.')
+             .replace('head.fc_cls_pt.', 'cls_pt_lm_head.')
              .replace('head.fc.', 'lm_head.'))
         sd[k] = torch.randn_like(v) * 0.1 + (v if 'norm' in k else 0)
     sd['rel_pos_bias.relative_position_index'] = _official_index(4, 4)
@@ -360,19 +372,15 @@ def test_official_checkpoint_converter_reproduces_logits(tmp_path):
     torch.save({'model': sd, 'epoch': 1}, src)
     conv.main([src, dst])
 
-    model = build()
+    model = build(**unshared)
     ckpt = torch.load(dst, weights_only=True)
     model.load_state_dict(ckpt['state_dict'], strict=True)
     model.eval()
     inputs, mask = batch()
     logits, logits_pt = _official_forward(sd, inputs[0], mask, heads=4,
                                           early=2, depth=4)
-    feats = model.encode(inputs[0], mask)
     idx = mask.flatten().nonzero().squeeze(1)
-    x = model.masked_features(feats.last, idx, model.backbone.norm)
-    x_pt = model.masked_features(model.aggregate(feats), idx,
-                                 model.backbone.norm)
-    ours, ours_pt = model.head(x, x_pt)
+    ours, ours_pt = model.head(*model.masked_outputs(inputs[0], mask, idx))
     torch.testing.assert_close(ours, logits, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(ours_pt, logits_pt, rtol=1e-4, atol=1e-4)
     with pytest.raises(KeyError, match='unexpected keys'):

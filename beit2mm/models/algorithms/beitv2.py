@@ -38,8 +38,10 @@ class BEiTv2(BaseModel):
     :meth:`_apply`. Its quantizer runs in frozen mode (no EMA, no k-means, no
     collectives) and targets are computed under ``torch.no_grad()``.
 
-    The final norm is the backbone's ``norm``, applied here to both branches
-    (shared, as in the paper) unless the neck has its own (``with_norm``).
+    The final norm of each branch is applied here only
+    (:meth:`masked_outputs`): the backbone's ``norm`` for both (shared, as in
+    the paper) unless the neck has its own (``with_norm``; official
+    ``shared_lm_head=False``).
 
     Args:
         backbone: :class:`BEiTv2ViT` config (``with_mask_token=True``).
@@ -246,15 +248,27 @@ class BEiTv2(BaseModel):
         if target.shape != mask.shape:
             raise ValueError(f'tokenizer grid {tuple(target.shape)} does not '
                              f'match the mask {tuple(mask.shape)}.')
+        x, x_pt = self.masked_outputs(img, mask, mask_index, query_index)
+        return self.head.loss(x, x_pt, target.flatten()[mask_index])
+
+    def masked_outputs(self, img: torch.Tensor, mask: torch.Tensor,
+                       mask_index: torch.Tensor,
+                       query_index: Optional[torch.Tensor] = None):
+        """Both branches' final-norm features of the masked patches.
+
+        img: (B, 3, H, W); mask: (B, N); mask_index: (M,) -> two (M, C): the
+        last layer through the backbone's ``norm``, the aggregation branch
+        through the same norm or, with ``neck.with_norm``, the neck's own
+        (official ``cls_pt_norm``). This method is the one place either norm
+        is applied.
+        """
         feats = self.encode(img, mask, query_index)
         agg = self.aggregate(feats, query_index)
         index = mask_index if query_index is None else None
-        x = self.masked_features(feats.last, index, self.backbone.norm)
-        x_pt = self.masked_features(
-            agg, index,
-            self.neck.norm if self.neck.norm is not None else
-            self.backbone.norm)
-        return self.head.loss(x, x_pt, target.flatten()[mask_index])
+        norm_pt = self.backbone.norm if self.neck.norm is None \
+            else self.neck.norm
+        return (self.masked_features(feats.last, index, self.backbone.norm),
+                self.masked_features(agg, index, norm_pt))
 
     def forward(self,
                 inputs: Union[torch.Tensor, List[torch.Tensor]],

@@ -29,10 +29,11 @@ class BEiTv2Neck(BaseModule):
     by ``sqrt(2 (early + i + 1))`` (the official code does not re-apply the
     truncated-normal init to these blocks).
 
-    The final norm is shared with the backbone by default: this module
-    returns the tokens *before* it and the algorithm applies the backbone's
-    ``norm`` to both branches. ``with_norm=True`` gives the branch its own
-    LayerNorm (the official ``shared_lm_head=False`` variant).
+    This module always returns the tokens *before* the final norm; the
+    algorithm applies it (one owner). By default that is the backbone's
+    ``norm``, shared by both branches; ``with_norm=True`` gives the branch
+    its own LayerNorm, held here as ``norm`` (the official
+    ``shared_lm_head=False`` variant, ``cls_pt_norm``).
 
     Args:
         arch: the backbone's arch ('base', 'large', ... or a dict as in
@@ -103,8 +104,7 @@ class BEiTv2Neck(BaseModule):
                 patch_tokens: torch.Tensor,
                 rel_pos_bias: Optional[torch.Tensor] = None,
                 query_index: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Aggregate; returns tokens before the final norm (unless
-        ``with_norm``).
+        """Aggregate; returns tokens before the final norm.
 
         cls_token: (B, 1, C) from the last backbone block (before its norm);
         patch_tokens: (B, N, C) from block ``early_layers``;
@@ -116,4 +116,4 @@ class BEiTv2Neck(BaseModule):
         for i, blk in enumerate(self.blocks, start=1):
             x = blk(x, rel_pos_bias,
                     query_index if i == self.num_layers else None)
-        return self.norm(x) if self.norm is not None else x
+        return x
