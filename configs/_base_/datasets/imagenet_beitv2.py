@@ -2,7 +2,8 @@
 # DataAugmentationForBEiT): ColorJitter(0.4, 0.4, 0.4) -> horizontal flip ->
 # one RandomResizedCrop (scale 0.2-1, ratio 3/4-4/3) resized twice, 224 bicubic
 # for the student and the tokenizer's resolution (224, bicubic) for the
-# tokenizer; 75 of 14 x 14 patches masked block-wise (min block 16).
+# tokenizer; 75 of 14 x 14 patches masked block-wise (official
+# masking_generator.py rules: target block area >= 16 until less remains).
 # Normalisation happens in the model's BEiTv2DataPreprocessor.
 dataset_type = 'ImageNet'
 data_root = 'data/imagenet/'
