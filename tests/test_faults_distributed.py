@@ -88,7 +88,7 @@ env_cfg = dict(dist_cfg=dict(timeout={DIST_TIMEOUT}))
 default_hooks = dict(checkpoint=dict(interval=2))
 ''')
         env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()),
-                   OMP_NUM_THREADS='1',
+                   OMP_NUM_THREADS='1', BEIT2MM_ALLOW_CPU='1',
                    PYTHONPATH=f'{tmp}{os.pathsep}{ROOT}')
         procs[mode] = (time.time(), subprocess.Popen(
             ['bash', 'tools/dist_train.sh', str(cfg), '2', '--work-dir',

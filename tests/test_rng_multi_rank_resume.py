@@ -24,7 +24,7 @@ def _dist_train(work_dir, data, *extra):
         port = s.getsockname()[1]
     cmd = ['bash', 'tools/dist_train.sh', CFG, '2', '--work-dir', work_dir]
     cmd += list(extra) + _data_options(data) + OPTIONS
-    return _output(_start(cmd, PORT=str(port)))
+    return _output(_start(cmd, PORT=str(port), BEIT2MM_ALLOW_CPU='1'))
 
 
 def test_two_rank_resume_restores_every_ranks_stream(tmp_path):

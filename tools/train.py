@@ -27,8 +27,20 @@ def parse_args(argv=None):
         '--resume', nargs='?', type=str, const='auto',
         help='resume from this checkpoint, or (no value) from the latest '
         'complete checkpoint in the work dir')
-    parser.add_argument('--amp', action='store_true',
-                        help='automatic mixed precision (fp16, needs CUDA)')
+    parser.add_argument(
+        '--amp', action='store_true',
+        help='automatic mixed precision on GPU or CPU: bf16 autocast where '
+        'supported, else fp16 with a dynamic loss scale (GPU) / fp32 (CPU '
+        'without bf16); the log names the precision')
+    parser.add_argument(
+        '--amp-dtype', choices=['bfloat16', 'float16'],
+        help='with --amp: force this autocast dtype (float16: GPU only, '
+        'dynamic loss scale)')
+    parser.add_argument(
+        '--device', choices=['auto', 'cuda', 'cpu'], default='auto',
+        help='cpu: train on CPU on purpose (same as BEIT2MM_ALLOW_CPU=1); '
+        'auto: CUDA, or the CPU only for a single process on a machine '
+        'without NVIDIA GPUs; cuda: stop if CUDA is not usable')
     parser.add_argument('--no-validate', action='store_true',
                         help='do not evaluate during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
@@ -65,9 +77,11 @@ def merge_args(cfg, args):
         cfg.auto_scale_lr.enable = True
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    if args.amp_dtype is not None and not args.amp:
+        raise SystemExit('--amp-dtype needs --amp.')
     if args.amp:
-        enable_amp(cfg)
-    configure_device(cfg)
+        enable_amp(cfg, args.amp_dtype)
+    configure_device(cfg, args.device)
     return cfg
 
 

@@ -1,6 +1,6 @@
 """Small, documented fixes that make the released OpenMMLab stack run on today's
 PyTorch / SciPy without a compiler step. Each has its own module and test."""
-from . import checkpoint, mmcv_ops
+from . import amp, checkpoint, mmcv_ops
 from .rel_pos_resize import patch_openmmlab as _patch_rel_pos_resize
 from .rel_pos_resize import resize_rel_pos_bias_table
 
@@ -11,5 +11,7 @@ mmcv_ops.install()
 _patch_rel_pos_resize()
 # mmengine's checkpoint loading with weights_only=True and an explicit allow-list
 checkpoint.install()
+# AmpOptimWrapper on CPU too, bf16 where supported (mmengine's asserts a GPU)
+amp.install()
 
 __all__ = ['resize_rel_pos_bias_table']
