@@ -239,3 +239,33 @@ def test_linear_probe_trains_and_evaluates(name, tiny_data, tmp_path,
              if p.requires_grad] or [
                  n for n, p in model.named_parameters() if p.requires_grad]
     assert sorted(names) == ['head.fc.bias', 'head.fc.weight']
+
+
+def _rank_seed(cfg, rank, monkeypatch):
+    """The torch seed mmengine's Runner gives ``rank`` under this config."""
+    import random
+
+    import numpy as np
+    from mmengine.runner import utils as runner_utils
+    monkeypatch.setattr(runner_utils, 'get_rank', lambda: rank)
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    r = cfg.randomness
+    try:
+        return runner_utils.set_random_seed(
+            r.seed, r.get('deterministic', False),
+            r.get('diff_rank_seed', False))
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+
+
+@pytest.mark.parametrize('name', sorted(FT) + sorted(LP) + [
+    '../beitv2_vit-b_300e.py', '../vqkd/vqkd_vit-b_clip-b16_100e_in1k.py',
+    '../vqkd/vqkd_vit-b_dino-b16_100e_in1k.py'])
+def test_every_rank_gets_seed_plus_rank(name, monkeypatch):
+    """Official run_class_finetuning / run_beitv2_pretraining /
+    run_vqkd_training: seed = args.seed + rank, so drop path, Mixup/CutMix,
+    random erasing and masks differ between GPUs."""
+    cfg = _cfg(name)
+    assert [_rank_seed(cfg, r, monkeypatch) for r in range(3)] == [0, 1, 2]

@@ -346,3 +346,14 @@ def test_miou_perfect_and_known_confusion():
     pred2[3, 3] = 2
     expected = (100 + 100 * 7 / 8 + 0) / 3
     assert iou_of(pred2, gt)['mIoU'] == pytest.approx(expected, abs=0.01)
+
+
+@pytest.mark.parametrize('config', [CFG_B, CFG_L], ids=['vit-b', 'vit-l'])
+def test_config_runtime_as_the_official_mmseg_run(config):
+    """Official mmseg 0.x `tools/train.py --seed 0`: one seed on every rank
+    (data workers still seeded by rank), and a collective timeout as the
+    other configs."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    assert cfg.randomness == dict(seed=0)
+    assert cfg.env_cfg.dist_cfg == dict(backend='nccl', timeout=1800)

@@ -34,3 +34,7 @@ train_cfg = dict(max_epochs=50)
 
 default_hooks = dict(
     checkpoint=dict(interval=1, max_keep_ckpts=2, save_best='auto'))
+
+# official run_class_finetuning.py seeds every rank with seed + rank: drop
+# path, Mixup/CutMix and random erasing draw different numbers on each GPU
+randomness = dict(seed=0, diff_rank_seed=True)

@@ -63,8 +63,10 @@ default_hooks = dict(
 env_cfg = dict(
     cudnn_benchmark=True,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    # tools/train.py and tools/test.py use gloo on a machine without CUDA
-    dist_cfg=dict(backend='nccl'))
+    # tools/train.py and tools/test.py use gloo on a machine without CUDA;
+    # a rank waiting in a collective for a hung peer gives up after
+    # timeout seconds (as default_runtime.py)
+    dist_cfg=dict(backend='nccl', timeout=1800))
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='SegLocalVisualizer', vis_backends=vis_backends,
                   name='visualizer')
@@ -72,6 +74,15 @@ log_processor = dict(by_epoch=False)
 log_level = 'INFO'
 load_from = None
 resume = False
+# The official run (mmseg 0.x tools/train.py --seed 0) seeds every rank with
+# the same seed: no diff_rank_seed. mmengine, like mmseg 0.x's
+# build_dataloader, still seeds each data worker with
+# num_workers * rank + worker_id + seed, so the augmentations differ per rank.
+# Deliberate difference: the official README adds --deterministic (cuDNN
+# deterministic, no benchmark); mmengine's deterministic=True also turns on
+# torch.use_deterministic_algorithms, which stops the run at the first CUDA
+# op without a deterministic kernel (the bilinear upsampling backward), so it
+# is off here and cudnn_benchmark is on, as mmseg's own configs.
 randomness = dict(seed=0)
 # batch 16 in total; --auto-scale-lr style tools scale from this
 auto_scale_lr = dict(enable=False, base_batch_size=16)

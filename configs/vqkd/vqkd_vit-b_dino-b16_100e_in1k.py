@@ -26,3 +26,9 @@ log_processor = dict(custom_cfg=[
     dict(data_src='codebook_usage', method_name='current'),
     dict(data_src='perplexity', method_name='current'),
 ])
+
+# official run_vqkd_training.py seeds every rank with seed + rank. Deliberate
+# difference: the k-means codebook initialisation (and any dead-code restart)
+# runs on rank 0 and is broadcast, so every rank starts from the same
+# codebook; the official code runs k-means on each rank's own batch.
+randomness = dict(seed=0, diff_rank_seed=True)
