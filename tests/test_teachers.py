@@ -1,5 +1,7 @@
 """CLIP and DINO teachers: the features the paper distils, their input
 normalisation, freezing, local weights and grid resampling."""
+import os.path as osp
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -76,3 +78,131 @@ def test_other_patch_grid_is_resampled_to_the_student_grid():
 def test_non_vit_teacher_is_rejected():
     with pytest.raises(ValueError, match='ViT'):
         DINOTeacher('resnet18', pretrained=None)
+
+
+# --- the activation the weights were trained with -----------------------
+
+VQKD_CLIP = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                    'configs/vqkd/vqkd_vit-b_clip-b16_100e_in1k.py')
+
+
+def _clip_reference(sd, x, patch=16, head_dim=64):
+    """A QuickGELU CLIP image tower written out by hand from a state dict:
+    conv patch embed, [cls] + pos, ln_pre, pre-norm blocks (MHA, QuickGELU
+    MLP), ln_post and proj of the patch tokens. (B, 3, H, W) -> (B, N, T)."""
+    def p(k):
+        return sd['visual.' + k].float()
+
+    def ln(t, name):
+        return F.layer_norm(t, t.shape[-1:], p(name + '.weight'),
+                            p(name + '.bias'), eps=1e-5)
+
+    b = x.shape[0]
+    t = F.conv2d(x, p('conv1.weight'), stride=patch).flatten(2).transpose(1, 2)
+    width = t.shape[-1]
+    t = torch.cat([p('class_embedding').expand(b, 1, width), t], 1)
+    t = ln(t + p('positional_embedding'), 'ln_pre')
+    n_heads = width // head_dim
+    depth = 1 + max(int(k.split('.')[3]) for k in sd
+                    if k.startswith('visual.transformer.resblocks.'))
+    for i in range(depth):
+        blk = f'transformer.resblocks.{i}.'
+        h = ln(t, blk + 'ln_1')
+        qkv = h @ p(blk + 'attn.in_proj_weight').T + p(blk + 'attn.in_proj_bias')
+        q, k, v = (z.reshape(b, -1, n_heads, head_dim).transpose(1, 2)
+                   for z in qkv.chunk(3, -1))
+        a = (q @ k.transpose(-1, -2) / head_dim ** 0.5).softmax(-1) @ v
+        a = a.transpose(1, 2).reshape(b, -1, width)
+        t = t + a @ p(blk + 'attn.out_proj.weight').T \
+            + p(blk + 'attn.out_proj.bias')
+        h = ln(t, blk + 'ln_2') @ p(blk + 'mlp.c_fc.weight').T \
+            + p(blk + 'mlp.c_fc.bias')
+        h = h * torch.sigmoid(1.702 * h)  # QuickGELU
+        t = t + h @ p(blk + 'mlp.c_proj.weight').T + p(blk + 'mlp.c_proj.bias')
+    return ln(t[:, 1:], 'ln_post') @ p('proj')
+
+
+def test_clip_config_teacher_runs_quick_gelu_of_the_openai_weights(
+        tmp_path, monkeypatch):
+    import open_clip
+    from mmengine.config import Config
+    from open_clip.pretrained import _PRETRAINED
+    from open_clip.transformer import QuickGELU
+    teacher_cfg = Config.fromfile(VQKD_CLIP).model.teacher
+    name, tag = teacher_cfg.model_name, teacher_cfg.pretrained
+    # random weights in the layout of the tag's file; the text tower is not
+    # used by the teacher, so it is stored as (stride-0) zeros
+    torch.manual_seed(0)
+    sd = open_clip.create_model(name).state_dict()
+    g = torch.Generator().manual_seed(1)
+    for k, v in sd.items():
+        if not k.startswith('visual.'):
+            sd[k] = torch.zeros((), dtype=v.dtype).expand(v.shape)
+        elif k.endswith(('ln_1.weight', 'ln_2.weight', 'ln_pre.weight',
+                         'ln_post.weight')):
+            sd[k] = 1 + 0.2 * torch.randn(v.shape, generator=g)
+        elif '.ln_' in k or k.startswith('visual.ln_'):
+            sd[k] = 0.1 * torch.randn(v.shape, generator=g)
+    path = tmp_path / 'openai-random.pt'
+    torch.save(sd, path)
+    # open_clip resolves the tag to this file (its own 'file' entry of a
+    # pretrained cfg) instead of downloading it; loading stays open_clip's
+    pcfg = open_clip.get_pretrained_cfg(name, tag)
+    assert pcfg['quick_gelu'], 'open_clip records OpenAI CLIP as QuickGELU'
+    monkeypatch.setitem(_PRETRAINED[name], tag, dict(pcfg, file=str(path)))
+
+    t = MODELS.build(teacher_cfg)
+    mlp_acts = [blk.mlp.gelu for blk in t.model.transformer.resblocks]
+    assert mlp_acts and all(isinstance(a, QuickGELU) for a in mlp_acts)
+    assert t.quick_gelu and t.embed_dim == 512
+    x = _images(n=1, size=224)
+    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    with torch.no_grad():
+        ref = _clip_reference(sd, ((x + 1) / 2 - mean) / std)
+        out = t(x, (14, 14))
+    assert out.shape == ref.shape == (1, 196, 512)
+    err = (out - ref).abs().max().item()
+    assert err < 1e-5 * max(1.0, ref.abs().max().item()), err
+
+
+def test_every_open_clip_tag_gets_its_trained_activation():
+    """For every open_clip ViT model/tag pair whose model config and tag
+    disagree (open_clip only warns), the arguments the teacher passes build
+    the tag's activation (built on the meta device: no memory, no weights)."""
+    import open_clip
+    from beit2mm.models.teachers.clip import (check_activation,
+                                              quick_gelu_kwargs)
+    checked = set()
+    for name, tag in open_clip.list_pretrained():
+        cfg = open_clip.get_model_config(name)
+        tag_qg = open_clip.get_pretrained_cfg(name, tag).get('quick_gelu',
+                                                             False)
+        vision = cfg['vision_cfg']
+        if (tag_qg == cfg.get('quick_gelu', False) or 'layers' not in vision
+                or isinstance(vision['layers'], (list, tuple))
+                or 'timm_model_name' in vision
+                or 'hf_model_name' in cfg['text_cfg']):
+            continue  # agree already, or not an open_clip ViT
+        want, kwargs = quick_gelu_kwargs(name, tag)
+        assert want == tag_qg
+        if (name, want) in checked:
+            continue
+        checked.add((name, want))
+        with torch.device('meta'):
+            m = open_clip.create_model(name, device='meta', **kwargs)
+        check_activation(m.visual, want, name, tag)
+    assert ('ViT-B-16', True) in checked and len(checked) >= 5
+
+
+def test_quick_gelu_that_contradicts_the_tag_is_an_error():
+    from beit2mm.models.teachers.clip import resolve_quick_gelu
+    assert resolve_quick_gelu('ViT-B-16', 'openai') == (True, False)
+    assert resolve_quick_gelu('ViT-B-16-quickgelu', 'openai') == (True, True)
+    # no tag: the model config (or an explicit choice) decides
+    assert resolve_quick_gelu('ViT-B-16', None) == (False, False)
+    assert resolve_quick_gelu('ViT-B-16', '/some/file.pt', True)[0]
+    with pytest.raises(ValueError, match='trained with QuickGELU'):
+        resolve_quick_gelu('ViT-B-16', 'openai', quick_gelu=False)
+    with pytest.raises(ValueError, match='trained with nn.GELU'):
+        resolve_quick_gelu('ViT-B-16', 'laion2b_s34b_b88k', quick_gelu=True)
