@@ -10,11 +10,12 @@ from mmengine.model import BaseModel
 from beit2mm.engine.hooks.checkpoint_hook import read_last_checkpoint
 from beit2mm.registry import MODELS
 from .beitv2_data_preprocessor import masked_query_index
+from ..utils import DetachedModulesMixin
 from .frozen_tokenizer import load_tokenizer
 
 
 @MODELS.register_module()
-class BEiTv2(BaseModel):
+class BEiTv2(DetachedModulesMixin, BaseModel):
     """Masked image modeling on VQ-KD tokens, with patch aggregation.
 
     Per batch (shapes for B images, N = h * w patches, M masked in total)::
@@ -29,14 +30,13 @@ class BEiTv2(BaseModel):
     default the last block of each computes only those outputs
     (``last_blocks_masked_only``; every token stays a key and value).
 
-    The tokenizer is frozen for the whole run. It is *not* a registered
-    submodule: it is invisible to ``parameters()``, ``state_dict()`` and
-    ``train()``, hence outside the optimizer, outside DDP (no gradient sync,
-    no buffer broadcast, no ``find_unused_parameters`` needed), never put in
-    train mode by the runner and not saved in checkpoints (unless
-    ``save_tokenizer=True``). Device and dtype moves reach it through
-    :meth:`_apply`. Its quantizer runs in frozen mode (no EMA, no k-means, no
-    collectives) and targets are computed under ``torch.no_grad()``.
+    The tokenizer is frozen for the whole run and held as a detached module
+    (:class:`DetachedModulesMixin`): outside the optimizer, DDP (no
+    gradient sync, no buffer broadcast, no ``find_unused_parameters``
+    needed) and checkpoints (unless ``save_tokenizer=True``), never in
+    train mode, moved with the model. Its quantizer runs in frozen mode (no
+    EMA, no k-means, no collectives) and targets are computed under
+    ``torch.no_grad()``.
 
     The final norm of each branch is applied here only
     (:meth:`masked_outputs`): the backbone's ``norm`` for both (shared, as in
@@ -112,8 +112,8 @@ class BEiTv2(BaseModel):
                           '(allow_random_tokenizer=True): the targets are '
                           'meaningless; use this for smoke tests only.')
         # not registered: see the class docstring
-        object.__setattr__(self, '_tokenizer',
-                           load_tokenizer(tokenizer, tokenizer_ckpt))
+        self.set_detached('tokenizer',
+                          load_tokenizer(tokenizer, tokenizer_ckpt))
         self._check_tokenizer()
         self.save_tokenizer = save_tokenizer
         self.last_blocks_masked_only = last_blocks_masked_only
@@ -137,7 +137,7 @@ class BEiTv2(BaseModel):
                              f'give them the same arch / embed_dims.')
 
     def _check_tokenizer(self):
-        tok = self._tokenizer
+        tok = self.tokenizer
         num_codes = getattr(tok, 'num_codes', None)
         if num_codes != self.head.num_codes:
             raise ValueError(
@@ -160,22 +160,12 @@ class BEiTv2(BaseModel):
     @property
     def tokenizer(self) -> nn.Module:
         """The frozen tokenizer (not a registered submodule)."""
-        return self._tokenizer
-
-    def _apply(self, fn, *args, **kwargs):
-        super()._apply(fn, *args, **kwargs)
-        self._tokenizer._apply(fn)
-        return self
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._tokenizer.eval()
-        return self
+        return self.get_detached('tokenizer')
 
     @staticmethod
     def _add_tokenizer_state(module, state_dict, prefix, local_metadata):
         if module.save_tokenizer:
-            for k, v in module._tokenizer.state_dict().items():
+            for k, v in module.tokenizer.state_dict().items():
                 state_dict[prefix + 'tokenizer.' + k] = v
         return state_dict
 
@@ -185,7 +175,7 @@ class BEiTv2(BaseModel):
         tok_state = {k[len(key):]: state_dict.pop(k)
                      for k in list(state_dict) if k.startswith(key)}
         if tok_state and self.save_tokenizer:
-            self._tokenizer.load_state_dict(tok_state)
+            self.tokenizer.load_state_dict(tok_state)
         elif tok_state:
             warnings.warn('ignoring tokenizer.* weights in the checkpoint '
                           '(save_tokenizer=False: the tokenizer comes from '
@@ -194,7 +184,7 @@ class BEiTv2(BaseModel):
     @torch.no_grad()
     def get_targets(self, img_tok: torch.Tensor) -> torch.Tensor:
         """img_tok: (B, 3, H', W') in [-1, 1] -> token ids (B, N)."""
-        return self._tokenizer.get_tokens(img_tok).flatten(1)
+        return self.tokenizer.get_tokens(img_tok).flatten(1)
 
     # ------------------------------------------------------------ stages
     def encode(self, img: torch.Tensor, mask: torch.Tensor,

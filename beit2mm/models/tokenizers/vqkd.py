@@ -24,13 +24,7 @@ from mmengine.model import BaseModel
 from beit2mm.registry import MODELS
 from ..backbones import BEiTv2ViT
 from ..quantizers import NormEMAQuantizer
-
-
-class _Unregistered:
-    """Holds a module outside ``parameters()``, ``state_dict()`` and DDP."""
-
-    def __init__(self, module: Optional[nn.Module]):
-        self.module = module
+from ..utils import DetachedModulesMixin
 
 
 def _task_layer(in_dim: int, out_dim: int) -> nn.Sequential:
@@ -45,7 +39,7 @@ def _task_layer(in_dim: int, out_dim: int) -> nn.Sequential:
 
 
 @MODELS.register_module()
-class VQKDTokenizer(BaseModel):
+class VQKDTokenizer(DetachedModulesMixin, BaseModel):
     """VQ-KD visual tokenizer, trainable with mmengine's Runner.
 
     Args:
@@ -139,7 +133,7 @@ class VQKDTokenizer(BaseModel):
                     f'paper\'s CLIP ViT-B/16, T=512) or beit2mm.DINOTeacher '
                     f'(DINO ViT-B/16, T=768), or register your own teacher '
                     f'in beit2mm.registry.MODELS.') from None
-        self._teacher = _Unregistered(teacher)
+        self.set_detached('teacher', teacher)
         if teacher is not None:
             size = getattr(teacher, 'input_size', None)
             if size is not None and tuple(size) != self.encoder.img_size:
@@ -172,14 +166,8 @@ class VQKDTokenizer(BaseModel):
     # ------------------------------------------------------------ plumbing
     @property
     def teacher(self) -> Optional[nn.Module]:
-        return self._teacher.module
-
-    def _apply(self, fn, *args, **kwargs):
-        """Device/dtype moves also reach the (unregistered) teacher."""
-        super()._apply(fn, *args, **kwargs)
-        if self.teacher is not None:
-            self.teacher._apply(fn, *args, **kwargs)
-        return self
+        """The frozen teacher (not a registered submodule)."""
+        return self.get_detached('teacher')
 
     def freeze(self) -> 'VQKDTokenizer':
         """Eval mode, no gradients, quantizer frozen (no EMA, k-means or
