@@ -37,7 +37,10 @@ Trade-off, as decided here:
 Everything else (``os.system``, ``subprocess.Popen``, custom classes, ...)
 is refused before anything runs, with :class:`UnsafeCheckpointError` naming
 the file, the offending globals and the fix. Official BEiT v2 checkpoints
-(``{'model': state_dict}`` / ``{'state_dict': ...}`` of tensors) load as is.
+(``{'model': state_dict}`` / ``{'state_dict': ...}`` of tensors) load as is;
+the files the official training scripts write also hold their command line
+(``args``, an ``argparse.Namespace``), which is allowed as
+:class:`PlainNamespace`: a namespace of plain values only.
 
 Installed by ``import beit2mm`` (:func:`install`): mmengine's local and
 http(s) loaders are replaced by ones that pass ``weights_only=True``
@@ -62,8 +65,8 @@ import torch
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import checkpoint as mm_ckpt
 
-__all__ = ['UnsafeCheckpointError', 'mmengine_safe_globals', 'safe_load',
-           'to_plain', 'from_plain', 'install']
+__all__ = ['UnsafeCheckpointError', 'PlainNamespace', 'mmengine_safe_globals',
+           'safe_load', 'to_plain', 'from_plain', 'install']
 
 TAG = '__beit2mm_plain__'
 _HISTORY_METHODS = ('min', 'max', 'current', 'mean')
@@ -83,6 +86,39 @@ def _history_getattr(obj, name):
         f'HistoryBuffer statistics methods are allowed')
 
 
+_PLAIN = (type(None), bool, int, float, str)
+
+
+def _is_plain(value) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v)
+                   for k, v in value.items())
+    return isinstance(value, _PLAIN)
+
+
+class PlainNamespace(argparse.Namespace):
+    """Stands in for ``argparse.Namespace`` while unpickling: the official
+    BEiT v2 scripts save their command line (``args``) in every checkpoint
+    (``utils.save_model``). Only plain values (None, bool, int, float, str
+    and lists / tuples / dicts of them) are accepted as its attributes."""
+
+    def __setstate__(self, state):
+        if not isinstance(state, dict) or not all(
+                isinstance(k, str) for k in state):
+            raise pickle.UnpicklingError(
+                'refused an argparse.Namespace whose state is not a dict of '
+                'named values')
+        odd = sorted(k for k, v in state.items() if not _is_plain(v))
+        if odd:
+            raise pickle.UnpicklingError(
+                f'refused an argparse.Namespace holding non-plain values '
+                f'(attributes {odd}): only None/bool/int/float/str and '
+                f'lists/tuples/dicts of them are allowed')
+        self.__dict__.update(state)
+
+
 def _numpy_globals() -> List[Any]:
     core = np._core if hasattr(np, '_core') else np.core
     dtypes = [np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8,
@@ -93,9 +129,11 @@ def _numpy_globals() -> List[Any]:
 
 
 def mmengine_safe_globals() -> List[Any]:
-    """The allow-list (on top of torch's defaults) for stock mmengine files."""
+    """The allow-list (on top of torch's defaults) for stock mmengine files
+    and the official BEiT v2 training checkpoints (``args``)."""
     return _numpy_globals() + [HistoryBuffer,
-                               (_history_getattr, 'builtins.getattr')]
+                               (_history_getattr, 'builtins.getattr'),
+                               (PlainNamespace, 'argparse.Namespace')]
 
 
 def _refusal(filename, err: Exception) -> UnsafeCheckpointError:
@@ -275,7 +313,10 @@ def _convert(argv=None) -> None:
     ckpt = to_plain(torch.load(args.src, map_location='cpu',
                                weights_only=False))
     torch.save(ckpt, args.dst)
-    left = torch.serialization.get_unsafe_globals_in_checkpoint(args.dst)
+    allowed = {'argparse.Namespace'}  # plain command lines, see above
+    left = [name for name in
+            torch.serialization.get_unsafe_globals_in_checkpoint(args.dst)
+            if name not in allowed]
     if left:
         raise SystemExit(f'{args.dst} still needs {left}; remove those '
                          f'objects from the checkpoint by hand.')

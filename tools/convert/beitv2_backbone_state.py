@@ -21,6 +21,7 @@ import torch
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
+from beit2mm.compat.checkpoint import safe_load  # noqa: E402
 from beit2mm.models.backbones.rel_pos_loading import (  # noqa: E402
     TABLE, resize_square_table)
 
@@ -40,7 +41,7 @@ def load_backbone_state(path: str,
     ``relative_position_index`` buffers are dropped; per-block tables are
     named ``blocks.N.rel_pos_bias.relative_position_bias_table``.
     """
-    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    ckpt = safe_load(path, map_location='cpu')
     return split_backbone_state(ckpt, with_head)
 
 

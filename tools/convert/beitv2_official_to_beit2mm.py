@@ -33,6 +33,8 @@ from typing import Dict
 
 import torch
 
+from beit2mm.compat.checkpoint import safe_load
+
 StateDict = Dict[str, torch.Tensor]
 
 _RENAMES = (  # (official prefix, ours), first match wins
@@ -89,7 +91,7 @@ def main(argv=None):
     parser.add_argument('src', help='official checkpoint (.pth)')
     parser.add_argument('dst', help='output beit2mm checkpoint (.pth)')
     args = parser.parse_args(argv)
-    ckpt = torch.load(args.src, map_location='cpu', weights_only=True)
+    ckpt = safe_load(args.src, map_location='cpu')
     state = convert(unwrap(ckpt))
     os.makedirs(os.path.dirname(os.path.abspath(args.dst)), exist_ok=True)
     torch.save({'state_dict': state,

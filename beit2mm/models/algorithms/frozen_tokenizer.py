@@ -4,6 +4,7 @@ from typing import Optional, Union
 import torch
 import torch.nn as nn
 
+from beit2mm.compat.checkpoint import safe_load
 from beit2mm.registry import MODELS
 
 # Weights get_tokens() does not use: a tokenizer checkpoint may lack them
@@ -12,7 +13,7 @@ OPTIONAL_PREFIXES = ('decoder.', 'decode_task_layer.', 'teacher.')
 
 
 def _state_dict_from_file(path: str) -> dict:
-    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    ckpt = safe_load(path, map_location='cpu')
     for key in ('state_dict', 'model'):
         if isinstance(ckpt, dict) and key in ckpt:
             ckpt = ckpt[key]

@@ -7,7 +7,8 @@ Only the quantizer keys differ from ours:
     quantize.embedding.weight        -> quantize.codebook   (re-normalised)
     quantize.cluster_size            -> quantize.cluster_size
     quantize.embedding.embed_avg     -> quantize.embed_avg
-    quantize.embedding.initted (1,)  -> quantize.initted    (0-dim bool, True)
+    quantize.embedding.initted (1,)  -> quantize.initted    (0-dim bool, the
+                                        file's value; True if absent)
 
 Teacher keys (``teacher_model.*``, ``scaling_layer.*``) and unused official
 buffers (``quantize.embedding.cluster_size``) are dropped.
@@ -17,6 +18,8 @@ from typing import Dict
 
 import torch
 import torch.nn.functional as F
+
+from beit2mm.compat.checkpoint import safe_load
 
 ANCHOR = 'encoder.patch_embed.proj.weight'
 OURS = ('encoder.', 'encode_task_layer.', 'quantize.', 'decoder.',
@@ -65,14 +68,18 @@ def convert_official(
         else torch.zeros(codes.shape[0])
     avg = state.get(q + 'embedding.embed_avg')
     out[q + 'embed_avg'] = avg.float() if avg is not None else codes.clone()
-    out[q + 'initted'] = torch.tensor(True)
+    # the file's own flag: an official run saved before its first batch has
+    # initted 0 and must still run k-means when trained further
+    initted = state.get(q + 'embedding.initted', state.get(q + 'initted'))
+    out[q + 'initted'] = torch.tensor(
+        True if initted is None else bool(initted.reshape(-1)[0]))
     return out
 
 
 def load_vqkd_state_dict(path: str,
                          map_location='cpu') -> Dict[str, torch.Tensor]:
     """A VQ-KD checkpoint file (ours or official) -> our tokenizer keys."""
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    ckpt = safe_load(path, map_location)  # weights_only, official args ok
     state = strip_prefix(_unwrap(ckpt))
     if is_official(state):
         state = convert_official(state)
