@@ -1,8 +1,9 @@
 """Validation metric of the VQ-KD tokenizer: reconstruction cosine and exact
 codebook usage over the whole val set."""
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
+import torch
 from mmengine.evaluator import BaseMetric
 
 from beit2mm.registry import METRICS
@@ -18,6 +19,12 @@ class VQKDMetric(BaseMetric):
     ``num_codes`` codes that any val token uses; results of every rank are
     gathered first) and ``vqkd/perplexity`` of the val token histogram.
 
+    :meth:`process` keeps each batch on its device (tokens and cosines packed
+    into one (B, h*w + 1) int32 tensor, no host synchronisation); the first
+    read of :attr:`results` (by :meth:`evaluate`) moves everything to the
+    host in one transfer and splits it into the per-image results that
+    mmengine gathers across ranks (and trims to the dataset size).
+
     Args:
         num_codes: codebook size K.
     """
@@ -25,16 +32,42 @@ class VQKDMetric(BaseMetric):
 
     def __init__(self, num_codes: int, collect_device: str = 'cpu',
                  prefix: Optional[str] = None):
+        self._pending: List[torch.Tensor] = []
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.num_codes = num_codes
 
+    @property
+    def results(self) -> list:
+        """Per-image ``dict(tokens=(h*w,) int32 array[, rec_cos=float])``."""
+        if self._pending:
+            packed = torch.cat(self._pending).cpu().numpy()  # one transfer
+            self._pending = []
+            cos = packed[:, -1].view(np.float32)  # NaN: no rec_cos
+            for row, c in zip(packed[:, :-1], cos):
+                result = dict(tokens=row)
+                if not np.isnan(c):
+                    result['rec_cos'] = float(c)
+                self._results.append(result)
+        return self._results
+
+    @results.setter
+    def results(self, value: list) -> None:
+        self._results = value
+
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
-        for sample in data_samples:
-            tokens = sample['tokens']
-            result = dict(tokens=tokens.cpu().numpy().astype(np.int32).ravel())
-            if 'rec_cos' in sample:
-                result['rec_cos'] = float(sample['rec_cos'])
-            self.results.append(result)
+        if not data_samples:
+            return
+        tokens = torch.stack([torch.as_tensor(s['tokens']).flatten()
+                              for s in data_samples]).to(torch.int32)
+        cos = torch.stack([
+            torch.as_tensor(s['rec_cos'], dtype=torch.float32,
+                            device=tokens.device).reshape(())
+            if 'rec_cos' in s else
+            torch.tensor(float('nan'), device=tokens.device)
+            for s in data_samples])
+        # the cosine's float32 bits ride along as one more int32 column
+        self._pending.append(torch.cat(
+            (tokens, cos.view(torch.int32)[:, None]), dim=1))
 
     def compute_metrics(self, results: list) -> dict:
         tokens = np.concatenate([r['tokens'] for r in results])

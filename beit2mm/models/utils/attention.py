@@ -5,13 +5,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .rel_pos_bias import aligned_bias
+
 
 class Attention(nn.Module):
     """Multi-head self-attention as in BEiT / BEiT v2.
 
     The qkv projection has learnable biases for q and v only (k's bias is fixed
     at 0), as in the official implementation. A relative position bias
-    ``(heads, N, N)`` (or ``(B, heads, N, N)``) is added to the logits.
+    ``(heads, N, N)`` (or ``(B, heads, N, N)``) is added to the logits; it is
+    cast to q's dtype into 8-aligned storage (:func:`aligned_bias`), which
+    SDPA's memory-efficient kernel then uses without a padded copy.
 
     Two paths compute the same function:
 
@@ -94,7 +98,10 @@ class Attention(nn.Module):
                     -1, rel_pos_bias.shape[1], -1, N)
                 rel_pos_bias = rel_pos_bias.gather(2, idx)  # (B, H, Q, N)
         if rel_pos_bias is not None:
-            rel_pos_bias = rel_pos_bias.to(q.dtype)
+            # q's dtype (the autocast one) in SDPA's 8-aligned layout: a
+            # no-op for the fp32 bias of RelativePositionBias, else one copy
+            # (never a cast plus SDPA's own pad)
+            rel_pos_bias = aligned_bias(rel_pos_bias, q.dtype)
             if rel_pos_bias.dim() == 3:
                 rel_pos_bias = rel_pos_bias.unsqueeze(0)
         drop = self.attn_drop if self.training else 0.

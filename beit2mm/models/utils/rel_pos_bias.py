@@ -1,8 +1,36 @@
 """Relative position bias of BEiT (one table per attention, or one shared)."""
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
+
+# SDPA's memory-efficient CUDA kernel wants every stride of the additive mask
+# but the last to be a multiple of 8 elements; otherwise it pads a copy of the
+# mask on every call (a (H, 197, 197) bias: 197 -> 200 columns).
+MASK_ALIGN = 8
+
+
+def is_aligned_bias(bias: torch.Tensor) -> bool:
+    """Whether ``bias`` (..., N, N) is laid out as SDPA's kernel wants it."""
+    return bias.stride(-1) == 1 and all(
+        s % MASK_ALIGN == 0 for s in bias.stride()[:-1])
+
+
+def aligned_bias(bias: torch.Tensor,
+                 dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    """``bias`` (..., N, N) in ``dtype`` as a view of (..., N, N') storage,
+    N' = N rounded up to a multiple of 8; the values are those of ``bias``
+    (differentiable). Returned as is when already aligned and of ``dtype``;
+    otherwise one copy (with the cast), instead of SDPA's pad on every call.
+    """
+    dtype = bias.dtype if dtype is None else dtype
+    if bias.dtype == dtype and is_aligned_bias(bias):
+        return bias
+    n = bias.shape[-1]
+    out = bias.new_empty(bias.shape[:-1] + (n + (-n) % MASK_ALIGN, ),
+                         dtype=dtype)[..., :n]
+    out.copy_(bias)
+    return out
 
 
 def relative_position_index(window_size: Tuple[int, int]) -> torch.Tensor:
@@ -39,7 +67,9 @@ class RelativePositionBias(nn.Module):
         window_size: the patch grid (Wh, Ww).
         num_heads: attention heads H.
 
-    ``forward()`` returns the bias (H, N+1, N+1) for the whole grid plus [CLS].
+    ``forward()`` returns the bias (H, N+1, N+1) for the whole grid plus [CLS],
+    built once per call in SDPA's aligned layout (:func:`aligned_bias`: a view
+    of (H, N+1, N') storage, N' a multiple of 8), so no attention call pads it.
     """
 
     def __init__(self, window_size: Tuple[int, int], num_heads: int):
@@ -59,4 +89,4 @@ class RelativePositionBias(nn.Module):
         n = self.relative_position_index.shape[0]
         bias = self.relative_position_bias_table[
             self.relative_position_index.view(-1)].view(n, n, -1)
-        return bias.permute(2, 0, 1).contiguous()  # (H, N+1, N+1)
+        return aligned_bias(bias.permute(2, 0, 1))  # (H, N+1, N+1)
