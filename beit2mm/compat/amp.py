@@ -17,7 +17,8 @@ CUDA          bf16 where ``is_bf16_supported()``,  none for bf16; dynamic
 CPU           bf16 where the CPU has native bf16   none
               (AVX512-BF16 / AMX); otherwise fp32
               with a warning (emulated bf16 is
-              slower than fp32)
+              slower than fp32); dtype='bfloat16'
+              forces bf16 anyway
 NPU/MLU/MUSA  mmengine's behaviour, unchanged     mmengine's
 ============  ==================================  ==========================
 
@@ -97,11 +98,14 @@ def resolve_amp_dtype(device_type: str,
                          'dtype="float32".')
     if dtype == torch.float32:
         return dtype, ''
-    if not cpu_bf16_supported():
-        return torch.float32, ('this CPU has no native bf16 (AVX512-BF16/'
-                               'AMX), emulated bf16 would be slower than '
-                               'fp32: AMP is off')
-    return torch.bfloat16, ''
+    if cpu_bf16_supported():
+        return torch.bfloat16, ''
+    if dtype == torch.bfloat16:  # asked for explicitly: honoured
+        return dtype, ('this CPU has no native bf16 (AVX512-BF16/AMX): '
+                       'emulated, slower than fp32')
+    return torch.float32, ('this CPU has no native bf16 (AVX512-BF16/AMX), '
+                           'emulated bf16 would be slower than fp32: AMP is '
+                           'off; dtype="bfloat16" forces it')
 
 
 class AmpOptimWrapper(_MMEngineAmpOptimWrapper):
