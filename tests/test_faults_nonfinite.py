@@ -95,3 +95,48 @@ def test_default_runtime_enables_it_and_bad_action_fails_early():
     assert cfg.default_hooks.nonfinite_loss.action == 'stop'
     with pytest.raises(ValueError, match='action'):
         NonFiniteLossHook(action='ignore')
+
+
+class _Scaler:
+    """Stand-in for an enabled fp16 GradScaler (none can be built on CPU)."""
+
+    def __init__(self, enabled=True):
+        self.enabled, self.scale = enabled, 65536.
+
+    def is_enabled(self):
+        return self.enabled
+
+    def get_scale(self):
+        return self.scale
+
+
+def _fake_runner(scaler):
+    from types import SimpleNamespace
+
+    from mmengine.logging import MessageHub, MMLogger
+    return SimpleNamespace(
+        message_hub=MessageHub.get_instance('nonfinite_scaler_test'),
+        optim_wrapper=SimpleNamespace(loss_scaler=scaler),
+        logger=MMLogger.get_instance('nonfinite_scaler_test'),
+        iter=0, epoch=0, rank=0)
+
+
+def test_fp16_scaler_skipped_steps_continue_until_too_many_in_a_row():
+    hook = NonFiniteLossHook(max_scaler_skips=3)
+    runner = _fake_runner(_Scaler())
+    nan, ok = dict(loss=torch.tensor(float('nan'))), dict(loss=torch.tensor(1.))
+    for _ in range(2):  # skipped by the scaler: not fatal
+        hook.after_train_iter(runner, 0, outputs=nan)
+    hook.after_train_iter(runner, 0, outputs=ok)  # a good step resets
+    for _ in range(2):
+        hook.after_train_iter(runner, 0, outputs=nan)
+    with pytest.raises(FloatingPointError, match='3 iterations in a row'):
+        hook.after_train_iter(runner, 0, outputs=nan)
+
+
+def test_without_an_enabled_scaler_the_first_nan_stops():
+    # bf16 / fp32 AMP: the scaler is disabled, nothing skips the update
+    runner = _fake_runner(_Scaler(enabled=False))
+    with pytest.raises(FloatingPointError, match='iteration 1'):
+        NonFiniteLossHook().after_train_iter(
+            runner, 0, outputs=dict(loss=torch.tensor(float('inf'))))

@@ -28,21 +28,42 @@ class NonFiniteLossHook(Hook):
     flag per iteration, on top of the host sync mmengine already makes), and
     all of them stop before rank 0 could save the poisoned weights.
 
+    fp16 with a loss scaler (``AmpOptimWrapper``, dtype float16): a
+    non-finite loss makes non-finite gradients, so the scaler skips that
+    update and halves the scale; the weights are untouched and the run goes
+    on with a warning. Only ``max_scaler_skips`` such iterations in a row (a
+    loss that stays non-finite whatever the scale) stop the run.
+
     Args:
         action: ``'stop'`` (default) raises :class:`FloatingPointError`
             naming the iteration and every loss term; ``'warn'`` only logs
-            the same message and goes on (e.g. under AMP, where an overflow
-            step is skipped by the loss scaler).
+            the same message and goes on.
+        max_scaler_skips: consecutive iterations skipped by an enabled loss
+            scaler before stopping anyway (``action='stop'``).
     """
 
     priority = 'ABOVE_NORMAL'
     ACTIONS = ('stop', 'warn')
 
-    def __init__(self, action: str = 'stop'):
+    def __init__(self, action: str = 'stop', max_scaler_skips: int = 10):
         if action not in self.ACTIONS:
             raise ValueError(f'NonFiniteLossHook action={action!r}; use one '
                              f'of {self.ACTIONS}.')
+        if max_scaler_skips < 1:
+            raise ValueError(f'max_scaler_skips must be >= 1, got '
+                             f'{max_scaler_skips}.')
         self.action = action
+        self.max_scaler_skips = max_scaler_skips
+        self._skips = 0
+
+    @staticmethod
+    def _scaler(runner):
+        """The optim wrapper's loss scaler if one is enabled (fp16), else
+        None (bf16/fp32 runs, or several optim wrappers)."""
+        scaler = getattr(runner.optim_wrapper, 'loss_scaler', None)
+        if scaler is not None and getattr(scaler, 'is_enabled', bool)():
+            return scaler
+        return None
 
     @staticmethod
     def _loss_terms(runner, outputs: dict) -> Dict[str, float]:
@@ -72,6 +93,7 @@ class NonFiniteLossHook(Hook):
             if flag.item() and not bad:
                 bad = ['(on another rank)']
         if not bad:
+            self._skips = 0
             return
         listed = ', '.join(f'{k}={v:.6g}' for k, v in terms.items())
         last = runner.message_hub.get_info('last_ckpt')
@@ -83,6 +105,17 @@ class NonFiniteLossHook(Hook):
         if self.action == 'warn':
             runner.logger.warning(msg + 'Continuing (action="warn").')
             return
+        scaler = self._scaler(runner)
+        if scaler is not None:
+            self._skips += 1
+            if self._skips < self.max_scaler_skips:
+                runner.logger.warning(
+                    msg + f'The loss scaler skipped this update (loss scale '
+                    f'now {scaler.get_scale():g}); continuing ({self._skips}'
+                    f' in a row, stop at {self.max_scaler_skips}).')
+                return
+            msg += (f'{self._skips} iterations in a row were skipped by the '
+                    'loss scaler. ')
         msg += (f'Training stopped before saving this iteration; {kept}. '
                 'Fix: lower the learning rate or lengthen the warmup, clip '
                 'gradients (optim_wrapper.clip_grad), use bf16 / a dynamic '
