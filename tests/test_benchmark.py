@@ -172,3 +172,44 @@ def test_activation_checkpointing_matches_plain_gradients():
     assert grads[0].keys() == grads[1].keys() and grads[0]
     for n in grads[0]:
         torch.testing.assert_close(grads[0][n], grads[1][n])
+
+
+def test_train_steps_use_the_configs_optimizer_and_clipping(bench):
+    """The benchmarked optimizer is the config's: its weight-decay groups,
+    torch's default (not fused) AdamW, clip 3.0 for mim and none for vqkd;
+    rows name the precision (no global TF32 unless asked)."""
+    args = bench.parse_args(['--task', 'mim', '--compare-mmpretrain']
+                            + COMMON)
+    steps = bench.build_steps(args, bench.resolve_arch(args.arch), 'cpu')
+    ours = steps['beit2mm']
+    assert ours.clip == 3.0
+    assert not ours.opt.defaults.get('fused')
+    wd = {id(p): g['weight_decay'] for g in ours.opt.param_groups
+          for p in g['params']}
+    names = dict(ours.model.named_parameters())
+    assert wd[id(names['backbone.cls_token'])] == 0.
+    assert wd[id(names['backbone.mask_token'])] == 0.05
+    assert wd[id(names['backbone.blocks.0.norm1.weight'])] == 0.
+    # memory: each side counts only its own tensors
+    theirs = steps['mmpretrain']
+    mine = {t.untyped_storage().data_ptr() for t in ours.persistent()}
+    other = {t.untyped_storage().data_ptr() for t in theirs.persistent()}
+    assert not mine & other
+    assert bench.own_bytes(ours, 'cpu') == sum(
+        p.untyped_storage().nbytes() for p in ours.model.state_dict(
+            keep_vars=True).values()) + sum(
+        t.untyped_storage().nbytes() for st in ours.opt.state.values()
+        for t in st.values() if torch.is_tensor(t)) + sum(
+        t.untyped_storage().nbytes()
+        for t in ours.model.tokenizer.state_dict().values())
+    vq = bench.parse_args(['--task', 'vqkd', '--teacher', 'none',
+                           '--fused-adamw'] + COMMON)
+    step = bench.build_steps(vq, bench.resolve_arch(vq.arch),
+                             'cpu')['beit2mm']
+    assert step.clip is None and step.opt.defaults['fused']
+    assert {g['lr'] for g in step.opt.param_groups} == {5e-5}
+    assert bench.precision(args) == 'fp32'
+    args.device, args.tf32 = 'cuda', True
+    assert bench.precision(args) == 'tf32'
+    args.amp = 'bf16'
+    assert bench.precision(args) == 'bf16'

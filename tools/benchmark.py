@@ -24,11 +24,22 @@ runner's ``model.train()`` reaches it), which updates the codebook by EMA at
 every step; ``tokenize`` reports it both that way (``mode: train``) and in eval
 mode.
 
-Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` over the timed
-steps. On CPU the profiler's allocator events of one extra step (``Total
-Allocated``, the live bytes allocated since the step began) plus the bytes of
-every tensor alive before it (weights, gradients, optimizer state, tokenizer):
-tensor memory only, not the allocator's or oneDNN's own caches.
+Peak memory, measured alike on both devices in one extra step per
+implementation after the timed ones: the bytes of that implementation's own
+tensors alive before it (weights, optimizer state, tokenizer or teacher;
+gradients are freed first, as every step does) plus the peak of bytes
+allocated during the step (on CUDA ``max_memory_allocated`` minus the
+allocation before the step, on CPU the profiler's ``Total Allocated`` events).
+So with ``--compare-mmpretrain`` neither side counts the other's weights and
+optimizer state. Tensor memory only, not the allocator's or oneDNN's caches.
+
+The optimizer is the configs' (``configs/_base_/schedules/beitv2_300e.py``
+for mim, ``vqkd_100e.py`` for vqkd), built by mmengine with the same
+parameter groups and gradient clipping (3.0 for mim, none for vqkd): torch's
+AdamW with its default (foreach) implementation. ``--fused-adamw`` measures
+the fused kernel instead. fp32 runs on CUDA use full-precision matmuls, as
+training does, unless ``--tf32``; each row names its ``precision``
+(``fp32``, ``tf32``, ``bf16``, ``fp16``).
 
 Examples::
 
@@ -82,6 +93,12 @@ def parse_args(argv=None):
     p.add_argument('--amp', choices=('bf16', 'fp16'), default=None)
     p.add_argument('--compile', action='store_true',
                    help='torch.compile the step functions (both sides)')
+    p.add_argument('--tf32', action='store_true',
+                   help='CUDA: TF32 matmuls and convolutions for fp32 work '
+                   '(training does not enable it); rows say precision tf32')
+    p.add_argument('--fused-adamw', action='store_true',
+                   help='the fused AdamW kernel instead of the configs\' '
+                   'default (foreach) one')
     p.add_argument('--with-cp', action='store_true',
                    help='activation checkpointing of the student blocks')
     p.add_argument('--teacher', choices=('clip', 'none'), default='clip',
@@ -94,7 +111,7 @@ def parse_args(argv=None):
                    'bf16 dense); default: a measured matmul')
     p.add_argument('--compare-mmpretrain', action='store_true')
     p.add_argument('--no-memory', action='store_true',
-                   help='skip the CPU memory measurement step')
+                   help='skip the memory measurement step')
     p.add_argument('--threads', type=int, default=None,
                    help='torch.set_num_threads (CPU)')
     p.add_argument('--seed', type=int, default=0)
@@ -236,16 +253,42 @@ def autocast(args):
     return torch.autocast(device_type=args.device, dtype=dtype)
 
 
+SCHEDULES = {'mim': 'beitv2_300e.py', 'vqkd': 'vqkd_100e.py'}
+
+
+def config_optimizer(model: nn.Module, args):
+    """(optimizer, clip max_norm or None) exactly as the task's config
+    builds them (mmengine constructor, paramwise_cfg groups)."""
+    from mmengine.config import Config
+    from mmengine.optim import build_optim_wrapper
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cfg = Config.fromfile(os.path.join(root, 'configs', '_base_',
+                                       'schedules', SCHEDULES[args.task]))
+    ow = cfg.optim_wrapper.to_dict()
+    ow.pop('loss_scale', None)  # the step's own GradScaler does fp16
+    clip = (ow.pop('clip_grad', None) or {}).get('max_norm')
+    ow['type'] = 'OptimWrapper'
+    if args.fused_adamw:
+        ow['optimizer']['fused'] = True
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()  # quiet: stdout is JSON only
+    level = logger.level
+    logger.setLevel('ERROR')  # e.g. 'frozen ... is skipped' notes
+    try:
+        return build_optim_wrapper(model, ow).optimizer, clip
+    finally:
+        logger.setLevel(level)
+
+
 class TrainStep:
-    """forward (loss fn) -> backward -> clip 3.0 -> AdamW (fused on CUDA)."""
+    """forward (loss fn) -> backward -> the config's clipping -> the
+    config's AdamW and parameter groups (:func:`config_optimizer`)."""
 
     def __init__(self, model: nn.Module, loss_fn: Callable, args):
         self.model, self.loss_fn, self.args = model, loss_fn, args
         params = [p for p in model.parameters() if p.requires_grad]
         self.params = params
-        fused = args.device == 'cuda'
-        self.opt = torch.optim.AdamW(params, lr=1.5e-3, betas=(0.9, 0.98),
-                                     eps=1e-8, weight_decay=0.05, fused=fused)
+        self.opt, self.clip = config_optimizer(model, args)
         self.scaler = torch.amp.GradScaler('cuda') \
             if args.amp == 'fp16' else None
         if args.compile:
@@ -259,13 +302,15 @@ class TrainStep:
         loss = sum(v for k, v in losses.items() if k.startswith('loss'))
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.opt)
-            torch.nn.utils.clip_grad_norm_(self.params, 3.0)
+            if self.clip is not None:
+                self.scaler.unscale_(self.opt)
+                torch.nn.utils.clip_grad_norm_(self.params, self.clip)
             self.scaler.step(self.opt)
             self.scaler.update()
         else:
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.params, 3.0)
+            if self.clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.params, self.clip)
             self.opt.step()
         return loss.detach()
 
@@ -378,22 +423,39 @@ def timed(step, device: str) -> float:
     return time.perf_counter() - t0
 
 
-def cpu_peak_mb(step) -> float:
-    """Tensor bytes alive before one step + the profiler's peak of bytes
-    allocated during it (see the module docstring)."""
-    seen, before = set(), 0
-    for t in step.persistent():
-        if t is None:
-            continue
-        for u in (t, getattr(t, 'grad', None)):
-            if u is None or u.device.type != 'cpu':
-                continue
-            s = u.untyped_storage()
-            if s.data_ptr() not in seen:
-                seen.add(s.data_ptr())
-                before += s.nbytes()
+def own_bytes(step, device: str) -> int:
+    """Bytes of the step's own persistent tensors on ``device`` (weights,
+    optimizer state, tokenizer/teacher), each storage once; gradients are
+    freed here (every step allocates them anew)."""
     if hasattr(step, 'opt'):
-        step.opt.zero_grad(set_to_none=True)  # grads are allocated anew
+        step.opt.zero_grad(set_to_none=True)
+    seen, total = set(), 0
+    for t in step.persistent():
+        if t is None or t.device.type != device:
+            continue
+        s = t.untyped_storage()
+        if s.data_ptr() not in seen:
+            seen.add(s.data_ptr())
+            total += s.nbytes()
+    return total
+
+
+def cuda_peak_mb(step) -> float:
+    """Own tensors + the peak allocated above the level before one step:
+    other implementations' weights and optimizer state are not counted."""
+    before_own = own_bytes(step, 'cuda')
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    step()
+    torch.cuda.synchronize()
+    return (before_own + torch.cuda.max_memory_allocated() - base) / 2**20
+
+
+def cpu_peak_mb(step) -> float:
+    """Own tensors + the profiler's peak of bytes allocated during one step
+    (see the module docstring)."""
+    before = own_bytes(step, 'cpu')
     acts = [torch.profiler.ProfilerActivity.CPU]
     with torch.profiler.profile(activities=acts, profile_memory=True) as prof:
         step()
@@ -415,21 +477,15 @@ def measure(args, steps) -> List[dict]:
     for _ in range(args.warmup):
         for n in names:
             steps[n]()
-    if args.device == 'cuda':
-        torch.cuda.reset_peak_memory_stats()
     times = {n: [] for n in names}
     mems = {}
     for _ in range(args.steps):
         for n in names:  # interleaved: load changes hit every side alike
-            if args.device == 'cuda' and len(names) > 1:
-                torch.cuda.reset_peak_memory_stats()
             times[n].append(timed(steps[n], args.device))
-            if args.device == 'cuda':
-                mems[n] = max(mems.get(n, 0.),
-                              torch.cuda.max_memory_allocated() / 2**20)
-    if args.device == 'cpu' and not args.no_memory:
+    if not args.no_memory:
+        peak_mb = cuda_peak_mb if args.device == 'cuda' else cpu_peak_mb
         for n in names:
-            mems[n] = cpu_peak_mb(steps[n])
+            mems[n] = peak_mb(steps[n])
     gflop = {n: step_gflop(steps[n]) for n in names}
     peak = peak_gflops(args)
     ours = times[names[0]]
@@ -439,7 +495,10 @@ def measure(args, steps) -> List[dict]:
         r = dict(task=args.task, impl=n.split(':')[0], arch=args.arch,
                  batch_size=args.batch_size, img_size=args.img_size,
                  device=args.device, amp=args.amp or 'fp32',
-                 compile=args.compile,
+                 precision=precision(args), compile=args.compile,
+                 optimizer=('AdamW(fused)' if args.fused_adamw else
+                            'AdamW(config)') if args.task != 'tokenize'
+                 else None,
                  images_per_sec=round(args.batch_size / med, 3),
                  step_ms_median=round(med * 1e3, 2),
                  step_ms_min=round(min(times[n]) * 1e3, 2),
@@ -456,6 +515,13 @@ def measure(args, steps) -> List[dict]:
                     med / (gflop[names[0]] / peak), 3)
         out.append(r)
     return out
+
+
+def precision(args) -> str:
+    """What the step's matmuls run in: bf16/fp16 (autocast), tf32 or fp32."""
+    if args.amp:
+        return args.amp
+    return 'tf32' if args.tf32 and args.device == 'cuda' else 'fp32'
 
 
 def peak_gflops(args) -> Optional[float]:
@@ -485,9 +551,22 @@ def main(argv=None):
 
 
 def run(args) -> List[dict]:
-    if args.device == 'cuda':
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    if args.device != 'cuda':
+        return _run(args)
+    flags = (torch.backends.cuda.matmul.allow_tf32,
+             torch.backends.cudnn.allow_tf32)
+    # training leaves matmul TF32 off (torch's default); cuDNN's default
+    # (on) only matters for the patch convolution
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32
+    torch.backends.cudnn.allow_tf32 = args.tf32 or flags[1]
+    try:
+        return _run(args)
+    finally:
+        (torch.backends.cuda.matmul.allow_tf32,
+         torch.backends.cudnn.allow_tf32) = flags
+
+
+def _run(args) -> List[dict]:
     torch.manual_seed(args.seed)
     import beit2mm  # noqa: F401  (registers the beit2mm scope)
     from mmengine.logging import MMLogger
