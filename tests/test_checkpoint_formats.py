@@ -172,3 +172,87 @@ def test_convert_official_keeps_the_files_initted(flag):
     state = convert_official(_official_vqkd_state(initted=flag))
     assert state['quantize.initted'].dim() == 0
     assert bool(state['quantize.initted']) is bool(flag)
+
+
+# -- downstream configs load every layout -----------------------------------
+def _layouts(tmp_path):
+    """The same tiny pretrained backbone in each layout a user starts from:
+    official pretraining (shared bias), official fine-tuned (per-block
+    tables, fc_norm, head), ours, timm."""
+    from timm.models.beit import Beit
+    pre = _official_pretrain_state()
+    torch.manual_seed(1)
+    timm_model = Beit(img_size=32, patch_size=8, embed_dim=D, depth=L,
+                      num_heads=H, mlp_ratio=2., use_abs_pos_emb=False,
+                      use_rel_pos_bias=True, init_values=0.1, num_classes=5)
+    fine = {k: v for k, v in timm_model.state_dict().items()}
+    fine['blocks.0.attn.relative_position_index'] = torch.zeros(
+        17, 17, dtype=torch.long)  # official files keep the index buffer
+    ours = {'backbone.' + k: v for k, v in pre.items()
+            if not k.startswith(('lm_head', 'cls_pt_layers'))}
+    ours['head.fc.weight'] = pre['lm_head.weight']
+    files = {
+        'official_pretrain': official_file(tmp_path / 'pt.pth', pre,
+                                           PRETRAIN_ARGS),
+        'official_finetuned': official_file(tmp_path / 'ft.pth', fine,
+                                            PRETRAIN_ARGS),
+        'ours': str(tmp_path / 'ours.pth'),
+        'timm': str(tmp_path / 'timm.pth'),
+    }
+    torch.save({'state_dict': ours, 'meta': {}}, files['ours'])
+    torch.save(timm_model.state_dict(), files['timm'])
+    expected = {'official_pretrain': pre, 'ours': pre,
+                'official_finetuned': fine, 'timm': fine}
+    return files, expected
+
+
+def _config_backbone(config, checkpoint):
+    from mmengine.config import Config
+    from beit2mm.registry import MODELS
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'benchmarks', config))
+    bb = cfg.model.backbone
+    bb.update(arch=VIT, img_size=32, patch_size=8, drop_path_rate=0.)
+    if 'upernet' in config:
+        bb.update(out_indices=[1])
+    bb.init_cfg.checkpoint = checkpoint
+    return MODELS.build(bb)
+
+
+CONFIGS = ['finetune_beitv2_vit-b_300e_in1k.py',
+           'finetune_beitv2_vit-l_1600e_in1k.py',
+           'upernet_beitv2_vit-b_8xb2-160k_ade20k-512x512.py']
+
+
+@pytest.mark.parametrize('config', CONFIGS)
+def test_downstream_configs_load_every_layout(tmp_path, config):
+    files, expected = _layouts(tmp_path)
+    for layout, path in files.items():
+        backbone = _config_backbone(config, path)
+        backbone.init_weights()
+        got = backbone.state_dict()
+        src = expected[layout]
+        for key in ('cls_token', 'patch_embed.proj.weight',
+                    'blocks.1.attn.qkv.weight', 'blocks.1.gamma_2'):
+            assert torch.equal(got[key], src[key]), (layout, key)
+        table = src.get('rel_pos_bias.relative_position_bias_table',
+                        src.get('blocks.1.attn.relative_position_bias_table'))
+        assert torch.equal(
+            got['blocks.1.rel_pos_bias.relative_position_bias_table'],
+            table), layout
+        if 'fc_norm.weight' in got and layout in ('official_finetuned',
+                                                  'timm'):
+            assert torch.equal(got['fc_norm.weight'], src['fc_norm.weight'])
+
+
+@pytest.mark.parametrize('config', CONFIGS[::2])
+def test_backbone_init_that_matches_nothing_raises(tmp_path, config):
+    path = str(tmp_path / 'other.pth')
+    torch.save({'model': {'encoder.layer.0.weight': torch.zeros(2)}}, path)
+    with pytest.raises(KeyError, match='other.pth.*Fix'):
+        _config_backbone(config, path).init_weights()
+    # a backbone of another architecture: nothing fits, nothing is loaded
+    wrong = {k.replace('blocks.', 'layer.'): v
+             for k, v in _official_pretrain_state().items()}
+    torch.save({'model': wrong}, path)
+    with pytest.raises(RuntimeError, match=r'other\.pth.*looked for.*Fix'):
+        _config_backbone(config, path).init_weights()

@@ -41,7 +41,7 @@ def test_finetune_recipe(name):
     assert (bb.arch, bb.drop_path_rate, bb.out_type) == (arch, dpr,
                                                           'avg_featmap')
     assert bb.use_rel_pos_bias and not bb.use_shared_rel_pos_bias
-    assert bb.init_cfg.prefix == 'backbone.'
+    assert bb.init_cfg.prefix is None  # detected: ours, official, timm
     ow = cfg.optim_wrapper
     assert ow.constructor == 'beit2mm.LayerDecayOptimWrapperConstructor'
     assert (ow.optimizer.type, ow.optimizer.lr, ow.optimizer.weight_decay) == (

@@ -10,14 +10,19 @@ import beit2mm  # noqa: F401
 from beit2mm.models.backbones import BEiTv2ViT
 from beit2mm.models.utils import relative_position_index
 
+from beit2mm.models.utils.checkpoint_exports import to_mmpretrain, to_timm
+from beit2mm.models.utils.checkpoint_formats import backbone_state
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(ROOT, 'tools', 'convert'))
+sys.path.insert(0, osp.join(ROOT, 'tools', 'convert'))  # the command lines
 
 from beit2mm_to_mmpretrain import convert as to_mmpretrain_file  # noqa: E402
-from beit2mm_to_mmpretrain import to_mmpretrain  # noqa: E402
 from beit2mm_to_timm import convert as to_timm_file  # noqa: E402
-from beit2mm_to_timm import to_timm  # noqa: E402
-from beitv2_backbone_state import split_backbone_state  # noqa: E402
+
+
+def split_backbone_state(ckpt, with_head=False):
+    return backbone_state(ckpt, with_head=with_head)
+
 
 D, L, H = 32, 3, 4
 TINY = dict(embed_dims=D, num_layers=L, num_heads=H, mlp_ratio=2.,

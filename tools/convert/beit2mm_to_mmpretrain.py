@@ -21,66 +21,17 @@ Usage::
 """
 import argparse
 import os.path as osp
-import re
-import sys
 
 import torch
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-
-from beitv2_backbone_state import (expand_rel_pos_bias,  # noqa: E402
-                                   load_backbone_state, patch_grid)
-
-from beit2mm.models.utils import relative_position_index  # noqa: E402
-
-# beit2mm (= official) name inside a block -> mmpretrain's name in
-# BEiTTransformerEncoderLayer
-_BLOCK_RENAMES = [
-    ('norm1.', 'ln1.'),
-    ('norm2.', 'ln2.'),
-    ('mlp.fc1.', 'ffn.layers.0.0.'),
-    ('mlp.fc2.', 'ffn.layers.1.'),
-    ('rel_pos_bias.relative_position_bias_table',
-     'attn.relative_position_bias_table'),
-]
-_TOP_RENAMES = [
-    ('patch_embed.proj.', 'patch_embed.projection.'),
-    ('norm.', 'ln1.'),  # final norm (final_norm=True)
-    ('fc_norm.', 'ln2.'),  # mean-pooling norm (out_type='avg_featmap')
-]
-
-
-def to_mmpretrain(state: dict, window=None) -> dict:
-    """beit2mm backbone state (shared or per-block bias) -> mmpretrain
-    ``BEiTViT`` state dict (no prefix), with per-layer tables and their
-    ``relative_position_index`` buffers."""
-    state = expand_rel_pos_bias(state, window)
-    out = {}
-    for key, value in state.items():
-        m = re.match(r'^blocks\.(\d+)\.(.*)$', key)
-        if m:
-            rest = m.group(2)
-            for old, new in _BLOCK_RENAMES:
-                if rest.startswith(old):
-                    rest = new + rest[len(old):]
-                    break
-            out[f'layers.{m.group(1)}.{rest}'] = value
-            if rest == 'attn.relative_position_bias_table':
-                side = (int((value.shape[0] - 3)**0.5) + 1) // 2
-                out[f'layers.{m.group(1)}.attn.relative_position_index'] = \
-                    relative_position_index((side, side))
-            continue
-        for old, new in _TOP_RENAMES:
-            if key.startswith(old):
-                key = new + key[len(old):]
-                break
-        out[key] = value
-    return out
+from beit2mm.models.utils.checkpoint_exports import to_mmpretrain
+from beit2mm.models.utils.checkpoint_formats import (backbone_state,
+                                                     load_file, patch_grid)
 
 
 def convert(src: str, dst: str, img_size: int = None,
             with_head: bool = False) -> dict:
-    state, head = load_backbone_state(src, with_head)
+    state, head = backbone_state(load_file(src), with_head=with_head)
     window = patch_grid(state, img_size) if img_size else None
     sd = {'backbone.' + k: v for k, v in to_mmpretrain(state, window).items()}
     sd.update({'head.fc.' + k: v for k, v in head.items()})

@@ -20,28 +20,16 @@ Usage::
 """
 import argparse
 import os.path as osp
-import sys
 
 import torch
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-
-from beitv2_backbone_state import (expand_rel_pos_bias,  # noqa: E402
-                                   load_backbone_state, patch_grid)
-
-# not in a segmentation backbone (out_type 'featmap', final_norm False)
-_DROP = ('norm.', 'fc_norm.')
-
-
-def to_mmseg(state: dict, window) -> dict:
-    """beit2mm backbone state (shared or per-block bias) -> the state dict of
-    ``BEiTv2SegViT`` for the patch grid ``window``."""
-    state = expand_rel_pos_bias(state, window)
-    return {k: v for k, v in state.items() if not k.startswith(_DROP)}
+from beit2mm.models.utils.checkpoint_exports import to_mmseg
+from beit2mm.models.utils.checkpoint_formats import (backbone_state,
+                                                     load_file, patch_grid)
 
 
 def convert(src: str, dst: str, img_size: int = 512) -> dict:
-    state, _ = load_backbone_state(src)
+    state, _ = backbone_state(load_file(src))
     sd = to_mmseg(state, patch_grid(state, img_size))
     ckpt = {'state_dict': sd,
             'meta': {'converted_from': osp.basename(src),

@@ -21,48 +21,17 @@ Usage::
         [--img-size 224] [--with-head]
 """
 import argparse
-import os.path as osp
-import sys
 
 import torch
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-
-from beitv2_backbone_state import (TABLE, expand_rel_pos_bias,  # noqa: E402
-                                   load_backbone_state, num_blocks,
-                                   patch_grid)
-
-# timm variant -> (embed dim, depth)
-TIMM_VARIANTS = {
-    'beitv2_base_patch16_224': (768, 12),
-    'beitv2_large_patch16_224': (1024, 24),
-}
-
-
-def to_timm(state: dict, head: dict = None, window=None) -> dict:
-    """beit2mm backbone state (+ classifier head) -> timm ``Beit`` state."""
-    state = expand_rel_pos_bias(state, window)
-    out = {}
-    for key, value in state.items():
-        out[key.replace('.rel_pos_bias.' + TABLE, '.attn.' + TABLE)] = value
-    for k, v in (head or {}).items():
-        out['head.' + k] = v
-    return out
-
-
-def timm_variant(state: dict) -> str:
-    """The timm model name for these sizes, or '' if none matches."""
-    dims = (state['patch_embed.proj.weight'].shape[0], num_blocks(state))
-    patch = state['patch_embed.proj.weight'].shape[-1]
-    for name, sizes in TIMM_VARIANTS.items():
-        if sizes == dims and patch == 16:
-            return name
-    return ''
+from beit2mm.models.utils.checkpoint_exports import timm_variant, to_timm
+from beit2mm.models.utils.checkpoint_formats import (backbone_state,
+                                                     load_file, patch_grid)
 
 
 def convert(src: str, dst: str, img_size: int = None,
             with_head: bool = False) -> dict:
-    state, head = load_backbone_state(src, with_head)
+    state, head = backbone_state(load_file(src), with_head=with_head)
     if 'blocks.0.gamma_1' not in state:
         raise ValueError(
             'the checkpoint has no layer scale (gamma_1/gamma_2); timm\'s '

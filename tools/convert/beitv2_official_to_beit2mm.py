@@ -29,61 +29,12 @@ The tokenizer is not part of these checkpoints; give it with
 """
 import argparse
 import os
-from typing import Dict
 
 import torch
 
-from beit2mm.compat.checkpoint import safe_load
-
-StateDict = Dict[str, torch.Tensor]
-
-_RENAMES = (  # (official prefix, ours), first match wins
-    ('cls_pt_layers.', 'neck.blocks.'),
-    ('cls_pt_lm_head.', 'head.fc_cls_pt.'),
-    ('cls_pt_norm.', 'neck.norm.'),
-    ('lm_head.', 'head.fc.'),
-    ('cls_token', 'backbone.cls_token'),
-    ('mask_token', 'backbone.mask_token'),
-    ('pos_embed', 'backbone.pos_embed'),
-    ('patch_embed.', 'backbone.patch_embed.'),
-    ('rel_pos_bias.', 'backbone.rel_pos_bias.'),
-    ('blocks.', 'backbone.blocks.'),
-    ('norm.', 'backbone.norm.'),
-)
-
-
-def unwrap(ckpt: dict) -> StateDict:
-    """The weights inside an official checkpoint file."""
-    for key in ('model', 'module', 'state_dict'):
-        if isinstance(ckpt, dict) and key in ckpt and isinstance(
-                ckpt[key], dict):
-            return ckpt[key]
-    return ckpt
-
-
-def convert(state: StateDict) -> StateDict:
-    """Official pretraining keys -> beit2mm ``BEiTv2`` keys."""
-    out, unknown = {}, []
-    for k, v in state.items():
-        if k.endswith('relative_position_index'):
-            continue  # a buffer we recompute
-        if k.startswith('module.'):
-            k = k[len('module.'):]
-        for src, dst in _RENAMES:
-            if k.startswith(src):
-                out[dst + k[len(src):]] = v
-                break
-        else:
-            unknown.append(k)
-    if unknown:
-        raise KeyError(f'not an official BEiT v2 pretraining checkpoint: '
-                       f'unexpected keys {unknown[:8]}')
-    if 'head.fc.weight' not in out or not any(
-            k.startswith('neck.blocks.') for k in out):
-        raise KeyError('no lm_head / cls_pt_layers: this is not a BEiT v2 '
-                       'pretraining checkpoint (fine-tuned checkpoints go '
-                       'directly to the downstream configs).')
-    return out
+from beit2mm.models.utils.checkpoint_exports import \
+    official_pretrain_to_ours as convert
+from beit2mm.models.utils.checkpoint_formats import load_file, unwrap
 
 
 def main(argv=None):
@@ -91,8 +42,7 @@ def main(argv=None):
     parser.add_argument('src', help='official checkpoint (.pth)')
     parser.add_argument('dst', help='output beit2mm checkpoint (.pth)')
     args = parser.parse_args(argv)
-    ckpt = safe_load(args.src, map_location='cpu')
-    state = convert(unwrap(ckpt))
+    state = convert(unwrap(load_file(args.src)))
     os.makedirs(os.path.dirname(os.path.abspath(args.dst)), exist_ok=True)
     torch.save({'state_dict': state,
                 'meta': {'converted_from': os.path.basename(args.src)}},

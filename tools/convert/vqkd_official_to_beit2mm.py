@@ -11,9 +11,10 @@ official file can also be given to ``VQKDTokenizer.from_checkpoint`` directly.
 import argparse
 import os
 import os.path as osp
-import sys
 
 import torch
+
+from beit2mm.models.tokenizers import load_vqkd_state_dict
 
 
 def parse_args(argv=None):
@@ -25,7 +26,6 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from beit2mm.models.tokenizers import load_vqkd_state_dict
     state = load_vqkd_state_dict(args.src)
     codes = state['quantize.codebook']
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
@@ -40,6 +40,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
-        osp.abspath(__file__)))))
     main()

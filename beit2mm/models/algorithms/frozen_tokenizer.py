@@ -4,7 +4,7 @@ from typing import Optional, Union
 import torch
 import torch.nn as nn
 
-from beit2mm.compat.checkpoint import safe_load
+from beit2mm.models.utils.checkpoint_formats import load_file, unwrap
 from beit2mm.registry import MODELS
 
 # Weights get_tokens() does not use: a tokenizer checkpoint may lack them
@@ -13,17 +13,9 @@ OPTIONAL_PREFIXES = ('decoder.', 'decode_task_layer.', 'teacher.')
 
 
 def _state_dict_from_file(path: str) -> dict:
-    ckpt = safe_load(path, map_location='cpu')
-    for key in ('state_dict', 'model'):
-        if isinstance(ckpt, dict) and key in ckpt:
-            ckpt = ckpt[key]
-    state = {}
-    for k, v in ckpt.items():
-        for prefix in ('module.', 'tokenizer.'):
-            if k.startswith(prefix):
-                k = k[len(prefix):]
-        state[k] = v
-    return state
+    state = unwrap(load_file(path))  # also strips a DDP 'module.'
+    return {k[len('tokenizer.'):] if k.startswith('tokenizer.') else k: v
+            for k, v in state.items()}
 
 
 def load_tokenizer(tokenizer: Union[dict, nn.Module],

@@ -212,8 +212,22 @@ class BEiTv2ViT(BaseModule):
           whose cut-offs are absolute (+-2), i.e. a plain normal of std 0.02;
           the Conv2d patch embedding keeps PyTorch's default init.
         """
-        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
-            super().init_weights()
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            # random init first (tensors the file may lack, e.g. fc_norm),
+            # then any checkpoint layout, loudly (pretrained_loading.py)
+            from .pretrained_loading import load_pretrained_backbone
+            if not cfg.get('checkpoint'):
+                raise ValueError('init_cfg type Pretrained needs '
+                                 '`checkpoint`.')
+            self.init_cfg = None
+            try:
+                self.init_weights()
+            finally:
+                self.init_cfg = cfg
+            load_pretrained_backbone(self, cfg['checkpoint'],
+                                     cfg.get('prefix'))
+            self._is_init = True
             return
         std = .02
         cut = (-std, std) if self.weight_init == 'pretrain' else (-2., 2.)

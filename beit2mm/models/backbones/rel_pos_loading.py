@@ -9,12 +9,11 @@ load-state-dict pre-hook, so this happens for ``load_state_dict``, for
 ``init_cfg=dict(type='Pretrained', prefix='backbone.')`` and when the backbone
 is a submodule of a classifier or segmentor being loaded.
 """
-import math
-
-import torch
 import torch.nn as nn
 
-TABLE = 'relative_position_bias_table'
+from beit2mm.models.utils.checkpoint_formats import (  # noqa: F401
+    INDEX, OFFICIAL_BLOCK_TABLE, OURS_BLOCK_TABLE, TABLE, fill_block_tables,
+    resize_square_table)
 
 
 def adapt_rel_pos_bias(backbone: nn.Module, state_dict: dict,
@@ -38,22 +37,21 @@ def adapt_rel_pos_bias(backbone: nn.Module, state_dict: dict,
     """
     for key in [k for k in state_dict if k.startswith(prefix)]:
         name = key[len(prefix):]
-        if name.endswith('relative_position_index'):
+        if name.endswith(INDEX):
             del state_dict[key]
-        elif name.startswith('blocks.') and name.endswith('.attn.' + TABLE):
-            new = key[:-len('.attn.' + TABLE)] + '.rel_pos_bias.' + TABLE
+        elif name.startswith('blocks.') and name.endswith(
+                '.' + OFFICIAL_BLOCK_TABLE):
+            new = key[:-len(OFFICIAL_BLOCK_TABLE)] + OURS_BLOCK_TABLE
             state_dict.setdefault(new, state_dict[key])
             del state_dict[key]
 
     shared_key = f'{prefix}rel_pos_bias.{TABLE}'
-    per_block = [blk.rel_pos_bias is not None for blk in backbone.blocks]
-    if (shared_key in state_dict and backbone.rel_pos_bias is None
-            and any(per_block)):
-        shared = state_dict.pop(shared_key)
-        for i, has_table in enumerate(per_block):
-            if has_table:
-                state_dict.setdefault(
-                    f'{prefix}blocks.{i}.rel_pos_bias.{TABLE}', shared.clone())
+    per_block = [i for i, blk in enumerate(backbone.blocks)
+                 if blk.rel_pos_bias is not None]
+    if shared_key in state_dict and backbone.rel_pos_bias is None \
+            and per_block:
+        fill_block_tables(state_dict, state_dict.pop(shared_key), per_block,
+                          prefix)
 
     targets = [('rel_pos_bias', backbone.rel_pos_bias)] + [
         (f'blocks.{i}.rel_pos_bias', blk.rel_pos_bias)
@@ -72,17 +70,3 @@ def adapt_rel_pos_bias(backbone: nn.Module, state_dict: dict,
         if table.shape[0] != expected[0]:
             state_dict[key] = resize_square_table(table,
                                                   module.window_size, key)
-
-
-def resize_square_table(table: torch.Tensor, dst_window, key: str = 'table'
-                        ) -> torch.Tensor:
-    """Resize a (L, H) table made for a square grid (L = (2w-1)^2 + 3) to
-    the patch grid ``dst_window``."""
-    from beit2mm.compat.rel_pos_resize import resize_rel_pos_bias_table
-    side = math.isqrt(max(table.shape[0] - 3, 0))
-    if side * side != table.shape[0] - 3 or side % 2 == 0:
-        raise ValueError(
-            f'{key}: {table.shape[0]} rows is not (2w-1)^2 + 3 for a square '
-            f'patch grid, so the grid it was made for is unknown; resize it '
-            f'with resize_rel_pos_bias_table(table, src_size, dst_size).')
-    return resize_rel_pos_bias_table(table, (side + 1) // 2, dst_window)

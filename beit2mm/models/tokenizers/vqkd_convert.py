@@ -19,32 +19,25 @@ from typing import Dict
 import torch
 import torch.nn.functional as F
 
-from beit2mm.compat.checkpoint import safe_load
+from beit2mm.models.utils.checkpoint_formats import (VQKD_OFFICIAL_QUANTIZER,
+                                                     find_prefix, load_file,
+                                                     strip_prefix, unwrap)
 
 ANCHOR = 'encoder.patch_embed.proj.weight'
 OURS = ('encoder.', 'encode_task_layer.', 'quantize.', 'decoder.',
         'decode_task_layer.')
 
 
-def _unwrap(ckpt) -> Dict[str, torch.Tensor]:
-    for key in ('state_dict', 'model', 'module'):
-        if isinstance(ckpt, dict) and key in ckpt and isinstance(ckpt[key],
-                                                                  dict):
-            return ckpt[key]
-    return ckpt
-
-
-def strip_prefix(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+def find_tokenizer(state: Dict[str, torch.Tensor]
+                   ) -> Dict[str, torch.Tensor]:
     """Find the tokenizer inside a bigger state dict (e.g. 'tokenizer.' or
     'module.' prefix) by the encoder's patch embedding and strip the
     prefix; keys outside it are dropped."""
-    anchors = [k for k in state if k.endswith(ANCHOR)]
-    if not anchors:
+    prefix = find_prefix(state, ANCHOR)
+    if prefix is None:
         raise KeyError(f'no "{ANCHOR}" key: this is not a VQ-KD tokenizer '
                        f'checkpoint (first keys: {list(state)[:5]}).')
-    prefix = min(anchors, key=len)[:-len(ANCHOR)]
-    return OrderedDict((k[len(prefix):], v) for k, v in state.items()
-                       if k.startswith(prefix))
+    return OrderedDict(strip_prefix(state, prefix))
 
 
 def is_official(state: Dict[str, torch.Tensor]) -> bool:
@@ -59,19 +52,20 @@ def convert_official(
         if not k.startswith(OURS) or k.startswith('quantize.'):
             continue  # teacher_model.*, scaling_layer.*, quantizer below
         out[k] = v
-    q = 'quantize.'
-    codes = state[q + 'embedding.weight'].float()
-    out[q + 'codebook'] = F.normalize(codes, dim=-1)
-    size = state.get(q + 'cluster_size',
-                     state.get(q + 'embedding.cluster_size'))
-    out[q + 'cluster_size'] = size.float() if size is not None \
+    q = {dst[len('quantize.'):]: state[src]
+         for src, dst in VQKD_OFFICIAL_QUANTIZER if src in state}
+    codes = q['codebook'].float()
+    out['quantize.codebook'] = F.normalize(codes, dim=-1)
+    size = q.get('cluster_size', state.get('quantize.embedding.cluster_size'))
+    out['quantize.cluster_size'] = size.float() if size is not None \
         else torch.zeros(codes.shape[0])
-    avg = state.get(q + 'embedding.embed_avg')
-    out[q + 'embed_avg'] = avg.float() if avg is not None else codes.clone()
+    avg = q.get('embed_avg')
+    out['quantize.embed_avg'] = avg.float() if avg is not None \
+        else codes.clone()
     # the file's own flag: an official run saved before its first batch has
     # initted 0 and must still run k-means when trained further
-    initted = state.get(q + 'embedding.initted', state.get(q + 'initted'))
-    out[q + 'initted'] = torch.tensor(
+    initted = q.get('initted')
+    out['quantize.initted'] = torch.tensor(
         True if initted is None else bool(initted.reshape(-1)[0]))
     return out
 
@@ -79,8 +73,7 @@ def convert_official(
 def load_vqkd_state_dict(path: str,
                          map_location='cpu') -> Dict[str, torch.Tensor]:
     """A VQ-KD checkpoint file (ours or official) -> our tokenizer keys."""
-    ckpt = safe_load(path, map_location)  # weights_only, official args ok
-    state = strip_prefix(_unwrap(ckpt))
+    state = find_tokenizer(unwrap(load_file(path, map_location)))
     if is_official(state):
         state = convert_official(state)
     return OrderedDict((k, v) for k, v in state.items() if k.startswith(OURS))

@@ -18,9 +18,9 @@ model = dict(
         use_abs_pos_emb=False,
         use_shared_rel_pos_bias=False,
         use_rel_pos_bias=True,
-        # a beit2mm pretraining checkpoint ('state_dict' with 'backbone.*');
-        # official ones: tools/convert/beitv2_official_to_beit2mm.py first
-        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.')),
+        # beit2mm, official (pretraining or fine-tuned), timm or mmpretrain
+        # checkpoints; prefix None: detected ('backbone.' in ours)
+        init_cfg=dict(type='Pretrained', checkpoint='', prefix=None)),
     neck=None,
     head=dict(
         type='LinearClsHead',
