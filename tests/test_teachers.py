@@ -48,8 +48,10 @@ def test_dino_teacher_final_norm_patch_tokens_and_local_file(tmp_path):
     assert t.embed_dim == 192
     _assert_frozen(t)
     x = _images()
-    mean = torch.tensor((0.485, 0.456, 0.406)).view(1, 3, 1, 1)
-    std = torch.tensor((0.229, 0.224, 0.225)).view(1, 3, 1, 1)
+    # the model's own normalisation (timm's pretrained cfg of the name)
+    assert t.model.pretrained_cfg['mean'] == (0.5, 0.5, 0.5)
+    mean = torch.tensor((0.5, 0.5, 0.5)).view(1, 3, 1, 1)
+    std = torch.tensor((0.5, 0.5, 0.5)).view(1, 3, 1, 1)
     with torch.no_grad():
         ref = t.model.forward_features(((x + 1) / 2 - mean) / std)[:, 1:]
     assert torch.allclose(t(x, (2, 2)), ref, atol=1e-5)
@@ -108,7 +110,8 @@ def _clip_reference(sd, x, patch=16, head_dim=64):
     for i in range(depth):
         blk = f'transformer.resblocks.{i}.'
         h = ln(t, blk + 'ln_1')
-        qkv = h @ p(blk + 'attn.in_proj_weight').T + p(blk + 'attn.in_proj_bias')
+        qkv = (h @ p(blk + 'attn.in_proj_weight').T
+               + p(blk + 'attn.in_proj_bias'))
         q, k, v = (z.reshape(b, -1, n_heads, head_dim).transpose(1, 2)
                    for z in qkv.chunk(3, -1))
         a = (q @ k.transpose(-1, -2) / head_dim ** 0.5).softmax(-1) @ v
@@ -206,3 +209,71 @@ def test_quick_gelu_that_contradicts_the_tag_is_an_error():
         resolve_quick_gelu('ViT-B-16', 'openai', quick_gelu=False)
     with pytest.raises(ValueError, match='trained with nn.GELU'):
         resolve_quick_gelu('ViT-B-16', 'laion2b_s34b_b88k', quick_gelu=True)
+
+
+# --- any teacher, one config line ----------------------------------------
+
+NEW_TEACHERS = {  # config -> (teacher type, width T, patch)
+    'vqkd_vit-b_dinov2-b14_100e_in1k.py': ('TimmTeacher', 768, 14),
+    'vqkd_vit-b_eva02-clip-b16_100e_in1k.py': ('CLIPTeacher', 512, 16),
+    'vqkd_vit-b_siglip-b16_100e_in1k.py': ('CLIPTeacher', 768, 16),
+    'vqkd_vit-b_siglip2-b16_100e_in1k.py': ('CLIPTeacher', 768, 16),
+}
+
+
+def _teacher_cfg(name):
+    from mmengine.config import Config
+    return Config.fromfile(osp.join(osp.dirname(VQKD_CLIP), name))
+
+
+@pytest.mark.parametrize('name', sorted(NEW_TEACHERS))
+def test_new_teacher_config_builds_offline_on_the_student_grid(name):
+    import open_clip
+    cfg = _teacher_cfg(name)
+    # the CLIP config with only the teacher changed
+    mine = cfg.to_dict()
+    clip = _teacher_cfg('vqkd_vit-b_clip-b16_100e_in1k.py').to_dict()
+    assert mine['model'].pop('teacher') != clip['model'].pop('teacher')
+    assert mine == clip
+    kind, width, patch = NEW_TEACHERS[name]
+    teacher_cfg = cfg.model.teacher
+    assert teacher_cfg.type == f'beit2mm.{kind}'
+    tag = teacher_cfg.pretrained
+    # offline: random weights, a 2 x 2 grid of the teacher's own patch size
+    teacher_cfg.update(pretrained=None, img_size=2 * patch)
+    t = MODELS.build(teacher_cfg)
+    _assert_frozen(t)
+    assert t.embed_dim == width
+    x = _images(n=2, size=32)  # a 2 x 2 student grid of 16-px patches
+    if patch != 16:  # fed at 28 px: the teacher's grid is the student's
+        assert t.resize_input and t.input_size is None
+        assert t.extract(t.normalize(x)).shape[1:3] == (2, 2)
+    out = t(x, (2, 2))
+    assert out.shape == (2, 4, width) and torch.isfinite(out).all()
+    # the normalisation of the configured weights, not CLIP's constants
+    own = (t.model.pretrained_cfg if kind == 'TimmTeacher' else
+           open_clip.get_pretrained_cfg(teacher_cfg.model_name, tag))
+    assert torch.allclose(t.mean.flatten(), torch.tensor(own['mean']))
+    assert torch.allclose(t.std.flatten(), torch.tensor(own['std']))
+
+
+def test_siglip_teacher_takes_the_patch_tokens_before_the_attention_pool():
+    cfg = _teacher_cfg('vqkd_vit-b_siglip-b16_100e_in1k.py').model.teacher
+    cfg.update(pretrained=None, img_size=32)
+    t = MODELS.build(cfg)
+    trunk = t.model.trunk
+    assert trunk.attn_pool is not None and t.embed_dim == trunk.num_features
+    x = _images(n=2, size=32)
+    with torch.no_grad():
+        xn = t.normalize(x)
+        tokens = trunk.forward_features(xn)  # (B, N, W): no prefix tokens
+        pooled = t.model(xn)
+        out = t(x, (2, 2))
+        assert trunk.num_prefix_tokens == 0 and tokens.shape == out.shape
+        assert torch.allclose(out, tokens, atol=1e-5)
+        # the pool does not take part: changing it changes the pooled
+        # embedding but not the targets
+        for p in trunk.attn_pool.parameters():
+            p.add_(torch.randn_like(p))
+        assert not torch.allclose(t.model(xn), pooled, atol=1e-3)
+        assert torch.equal(t(x, (2, 2)), out)

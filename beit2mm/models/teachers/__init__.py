@@ -1,5 +1,5 @@
 from .base import BaseTeacher
 from .clip import CLIPTeacher
-from .dino import DINOTeacher
+from .dino import DINOTeacher, TimmTeacher
 
-__all__ = ['BaseTeacher', 'CLIPTeacher', 'DINOTeacher']
+__all__ = ['BaseTeacher', 'CLIPTeacher', 'DINOTeacher', 'TimmTeacher']
