@@ -211,23 +211,24 @@ def _finish(proc):
     return out
 
 
-@pytest.fixture(scope='module')
-def runs(tmp_path_factory):
-    """Both stages: references in process, killed runs side by side in
-    subprocesses, then both resumes side by side."""
-    tmp = tmp_path_factory.mktemp('faults_resume')
+def kill_and_resume(tmp, extra=(), names=('vqkd', 'mim')):
+    """The stages ``names``: references in process, killed runs side by side
+    in subprocesses, then the resumes side by side; ``extra`` train.py
+    arguments for every run (e.g. ``--amp``)."""
+    extra = list(extra)
     data = write_image_folder(tmp / 'data', per_class=4, size=32)
     driver = tmp / 'driver.py'
     driver.write_text(DRIVER)
     stages = {}
-    for name, text in (('vqkd', VQKD_CFG), ('mim', MIM_CFG)):
+    texts = dict(vqkd=VQKD_CFG, mim=MIM_CFG)
+    for name, text in ((n, texts[n]) for n in names):
         cfg = tmp / f'{name}.py'
         cfg.write_text(f'DATA = {data!r}\n' + text)
         stages[name] = dict(cfg=str(cfg), ref=str(tmp / f'{name}_ref'),
                             run=str(tmp / f'{name}_killed'))
     killed = {name: _start([sys.executable, str(driver), ROOT,
                             str(KILL_AFTER), s['cfg'], '--work-dir', s['run'],
-                            '--no-validate'])
+                            '--no-validate', *extra])
               for name, s in stages.items()}
     try:
         train = _tool('train')
@@ -236,7 +237,7 @@ def runs(tmp_path_factory):
                 lambda self: json.dumps(self.to_dict(), default=str)))
             for s in stages.values():
                 train.main([s['cfg'], '--work-dir', s['ref'],
-                            '--no-validate'])
+                            '--no-validate', *extra])
         for name, proc in killed.items():
             _kill_after_checkpoint(proc, stages[name]['run'])
     finally:
@@ -252,11 +253,16 @@ def runs(tmp_path_factory):
             f.write(b'partial checkpoint')
     resumed = {name: _start([sys.executable, str(driver), ROOT, '1000',
                              s['cfg'], '--work-dir', s['run'], '--resume',
-                             '--no-validate'])
+                             '--no-validate', *extra])
                for name, s in stages.items()}
     for name, proc in resumed.items():
         stages[name]['resume_log'] = _finish(proc)
     return stages
+
+
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory):
+    return kill_and_resume(tmp_path_factory.mktemp('faults_resume'))
 
 
 def _assert_same_state(a, b):
@@ -275,7 +281,11 @@ def _assert_same_state(a, b):
 
 @pytest.mark.parametrize('stage', ['vqkd', 'mim'])
 def test_killed_run_resumes_exactly(runs, stage):
-    s = runs[stage]
+    assert_resumed_exactly(runs[stage], stage)
+
+
+def assert_resumed_exactly(s, stage):
+    """The resumed run of ``kill_and_resume`` matches its reference."""
     ref = _losses(s['ref'])
     assert sorted(ref) == list(range(1, MAX_ITERS + 1))
     # the killed run had gone past its last checkpoint
