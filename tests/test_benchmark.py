@@ -213,3 +213,54 @@ def test_train_steps_use_the_configs_optimizer_and_clipping(bench):
     assert bench.precision(args) == 'tf32'
     args.amp = 'bf16'
     assert bench.precision(args) == 'bf16'
+
+
+SCRIPT = osp.join(ROOT, 'tools', 'benchmark_gpu.sh')
+
+
+def test_gpu_script_covers_every_figure_with_valid_flags(bench, monkeypatch):
+    """benchmark_gpu.sh: valid bash; its commands (--dry-run) parse with
+    tools/benchmark.py's own parser and cover mim, vqkd with the CLIP
+    teacher and tokenize in bf16, fp16 and compiled, at batch 128 and 256,
+    with MFU against the stated 989 TFLOP/s."""
+    import shlex
+    import subprocess
+    subprocess.run(['bash', '-n', SCRIPT], check=True)
+    out = subprocess.run(['bash', SCRIPT, '--dry-run'], check=True,
+                         capture_output=True, text=True).stdout
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    parsed = []
+    for line in out.strip().splitlines():
+        argv = shlex.split(line)
+        assert argv[1] == 'tools/benchmark.py'
+        parsed.append(bench.parse_args(argv[2:]))
+    assert all(a.device == 'cuda' and a.peak_tflops == 989 and
+               a.arch == 'base' and not a.no_memory for a in parsed)
+    seen = {(a.task, a.amp, a.compile, a.batch_size) for a in parsed}
+    for task in ('mim', 'vqkd', 'tokenize'):
+        assert {(t, amp) for t, amp, _, _ in seen if t == task} >= {
+            (task, 'bf16'), (task, 'fp16')} or task == 'tokenize'
+    assert {a.task for a in parsed if a.compile} == {'mim', 'tokenize'}
+    assert {a.batch_size for a in parsed} == {128, 256}
+    assert all(a.teacher == 'clip' for a in parsed if a.task == 'vqkd')
+    assert any(a.tf32 for a in parsed) and any(
+        a.amp is None and not a.tf32 for a in parsed)
+    assert any(a.compare_mmpretrain for a in parsed if a.task == 'mim')
+
+
+def test_gpu_script_tiny_cpu_run_writes_one_json(tmp_path):
+    import subprocess
+    import sys
+    out = tmp_path / 'bench.json'
+    subprocess.run(
+        ['bash', SCRIPT, '--tiny', '--device', 'cpu', '--out', str(out),
+         '--only', 'task tokenize --batch-size [0-9]+$'], check=True,
+        env=dict(__import__('os').environ, PYTHON=sys.executable),
+        capture_output=True, text=True)
+    report = json.loads(out.read_text())
+    assert report['peak_tflops'] == 989 and report['device'] == 'cpu'
+    (run, ) = report['runs']
+    assert run['status'] == 'ok'
+    (row, ) = run['results']
+    assert row['task'] == 'tokenize' and row['precision'] == 'fp32'
+    assert row['peak_mem_mb'] > 0
