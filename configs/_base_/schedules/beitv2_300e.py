@@ -34,5 +34,6 @@ param_scheduler = [
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=300)
 
 # lr 1.5e-3 is for 8 GPUs x 256 images; other total batch sizes rescale it
-# linearly (enabled here, a no-op at 2048).
+# linearly (enabled here, a no-op at 2048). Deliberate difference: the
+# official script keeps --lr whatever the GPU count.
 auto_scale_lr = dict(base_batch_size=2048, enable=True)
