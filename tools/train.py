@@ -13,6 +13,8 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import beit2mm  # noqa: E402,F401  (compat fixes + registries, before Runner)
+from beit2mm.engine.hooks.checkpoint_hook import \
+    read_last_checkpoint  # noqa: E402
 from beit2mm.engine.launch import (build_runner, configure_device,  # noqa: E402
                                    default_work_dir, enable_amp)
 from mmengine.config import Config, DictAction  # noqa: E402
@@ -27,6 +29,12 @@ def parse_args(argv=None):
         '--resume', nargs='?', type=str, const='auto',
         help='resume from this checkpoint, or (no value) from the latest '
         'complete checkpoint in the work dir')
+    parser.add_argument(
+        '--auto-resume', action='store_true',
+        help='resume from the work dir\'s last checkpoint when it has one, '
+        'else start as configured (tools/dist_train.sh and '
+        'tools/slurm_train.sh pass it unless AUTO_RESUME=0), so a requeued '
+        'or restarted job continues with the same command line')
     parser.add_argument(
         '--amp', action='store_true',
         help='automatic mixed precision on GPU or CPU: bf16 autocast where '
@@ -77,6 +85,11 @@ def merge_args(cfg, args):
         cfg.auto_scale_lr.enable = True
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    if args.auto_resume and args.resume is None:
+        last = read_last_checkpoint(cfg.work_dir)
+        if last is not None and osp.isfile(last):
+            print(f'beit2mm: --auto-resume from {last}')
+            cfg.resume, cfg.load_from = True, last
     if args.amp_dtype is not None and not args.amp:
         raise SystemExit('--amp-dtype needs --amp.')
     if args.amp:

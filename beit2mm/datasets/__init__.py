@@ -1,1 +1,2 @@
 from .transforms import *  # noqa: F401,F403
+from .samplers import ResumableSampler  # noqa: F401

@@ -1,6 +1,8 @@
 """Save and restore the torch RNG with each checkpoint, for exact resume."""
+import random
 from typing import List, Optional
 
+import numpy as np
 import torch
 from mmengine.dist import all_gather_object, get_rank, get_world_size
 from mmengine.hooks import CheckpointHook, Hook
@@ -49,7 +51,10 @@ class RNGStateHook(Hook):
 
     @staticmethod
     def _state() -> dict:
-        state = dict(torch=torch.get_rng_state())
+        # numpy / python: restored by PreemptionHook where the data is not
+        # replayed (a mid-epoch resume of an EpochBasedTrainLoop)
+        state = dict(torch=torch.get_rng_state(),
+                     numpy=np.random.get_state(), python=random.getstate())
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             state['cuda'] = torch.cuda.get_rng_state()
         return state
@@ -74,10 +79,16 @@ class RNGStateHook(Hook):
                 return True
         return False
 
+    def gather(self) -> None:
+        """Collect every rank's state for the next checkpoint (a collective:
+        every rank must call it at the same point)."""
+        if get_world_size() > 1:
+            self._ranks = all_gather_object(self._state())
+
     def _gather_if_due(self, runner, end_of_epoch: bool) -> None:
         if get_world_size() > 1 and self._checkpoint_due(runner,
                                                          end_of_epoch):
-            self._ranks = all_gather_object(self._state())
+            self.gather()
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
