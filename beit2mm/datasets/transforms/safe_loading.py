@@ -16,8 +16,12 @@ class BadImageError(ValueError):
     """An image file that can not be decoded (policy='raise')."""
 
 
-def _to_rgb(img) -> np.ndarray:
-    """A decoded PIL image of any mode -> (H, W, 3) uint8 RGB.
+# info keys through which a JPEG can carry an orientation (EXIF or XMP)
+_ORIENTATION_KEYS = ('exif', 'xmp', 'XML:com.adobe.xmp')
+
+
+def _to_rgb(img):
+    """A decoded PIL image of any mode -> the PIL image in mode RGB.
 
     Grayscale (L, 1, I;16, I, F), CMYK, YCbCr, LAB, palette (P, PA, with or
     without transparency) and alpha modes (RGBA, LA): alpha is dropped, as
@@ -36,14 +40,17 @@ def _to_rgb(img) -> np.ndarray:
         img = img.convert('RGBA')
     if img.mode != 'RGB':
         img = img.convert('RGB')
-    return np.asarray(img, dtype=np.uint8)
+    return img
 
 
-def decode_image(data: bytes) -> np.ndarray:
-    """Bytes -> (H, W, 3) uint8 RGB with EXIF orientation applied.
+def decode_pil(data: bytes):
+    """Bytes -> decoded PIL image in mode RGB, EXIF orientation applied.
 
-    Raises :class:`BadImageError` (with the reason) for empty, truncated,
-    non-image or otherwise undecodable data.
+    Fast path: a baseline RGB JPEG that carries no EXIF / XMP block (so no
+    orientation) is decoded by libjpeg-turbo and returned as is; any other
+    file takes the careful path (orientation, mode conversion). Both give
+    the same pixels for such a JPEG. Raises :class:`BadImageError` (with the
+    reason) for empty, truncated, non-image or otherwise undecodable data.
     """
     from PIL import Image, ImageOps
     if not data:
@@ -53,17 +60,36 @@ def decode_image(data: bytes) -> np.ndarray:
             warnings.simplefilter('ignore')  # palette transparency notes
             img = Image.open(io.BytesIO(data))
             img.load()  # decode now: truncated files fail here
-            img = ImageOps.exif_transpose(img)
-            rgb = _to_rgb(img)
+            if not (img.format == 'JPEG' and img.mode == 'RGB'
+                    and not any(k in img.info for k in _ORIENTATION_KEYS)):
+                img = _to_rgb(ImageOps.exif_transpose(img))
     except Image.DecompressionBombError as err:
         raise BadImageError(f'too large to decode safely ({err})') from None
     except Image.UnidentifiedImageError:
         raise BadImageError('not an image file (unknown format)') from None
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise BadImageError(f'corrupt or truncated ({err})') from None
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 1:
-        raise BadImageError(f'unexpected decoded shape {rgb.shape}')
-    return rgb
+    if img.mode != 'RGB' or min(img.size) < 1:
+        raise BadImageError(f'unexpected decoded image {img.mode} {img.size}')
+    return img
+
+
+def pil_to_array(img, channel_order: str = 'bgr') -> np.ndarray:
+    """PIL RGB image -> writable (H, W, 3) uint8 array in ``channel_order``
+    (one packing pass in C: no full-size RGB -> BGR copy in numpy)."""
+    w, h = img.size
+    raw = bytearray(img.tobytes('raw', 'BGR' if channel_order == 'bgr'
+                                else 'RGB'))
+    return np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3)
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Bytes -> (H, W, 3) uint8 RGB with EXIF orientation applied.
+
+    Raises :class:`BadImageError` (with the reason) for empty, truncated,
+    non-image or otherwise undecodable data.
+    """
+    return pil_to_array(decode_pil(data), 'rgb')
 
 
 @TRANSFORMS.register_module()
@@ -84,6 +110,10 @@ class SafeLoadImageFromFile(BaseTransform):
       ``None`` (mmengine raises), so use ``'raise'`` there.
     * ``'raise'``: raise :class:`BadImageError` naming the file.
 
+    Good RGB JPEGs without EXIF / XMP take a fast path (decoded straight to
+    the output channel order); every other file the careful one, with the
+    same result.
+
     Same keys as mmcv's ``LoadImageFromFile``: reads ``img_path``, sets
     ``img`` (H, W, 3) uint8 (float32 with ``to_float32``), ``img_shape``,
     ``ori_shape``.
@@ -93,6 +123,10 @@ class SafeLoadImageFromFile(BaseTransform):
         to_float32: return float32 pixels.
         channel_order: ``'bgr'`` (mmcv's default, what ``to_rgb=True`` data
             preprocessors expect) or ``'rgb'``.
+        to_pil: keep ``img`` as the decoded PIL RGB image (no array
+            conversion) for transforms that take one
+            (:class:`FusedRandomResizedCrop`); ``channel_order`` and
+            ``to_float32`` then do not apply.
         backend_args: mmengine file backend arguments (e.g. object stores).
     """
 
@@ -103,7 +137,8 @@ class SafeLoadImageFromFile(BaseTransform):
                  policy: str = 'skip',
                  to_float32: bool = False,
                  channel_order: str = 'bgr',
-                 backend_args: Optional[dict] = None):
+                 backend_args: Optional[dict] = None,
+                 to_pil: bool = False):
         if policy not in self.POLICIES:
             raise ValueError(f'SafeLoadImageFromFile policy={policy!r}; use '
                              f'"skip" (drop bad files, keep training) or '
@@ -114,14 +149,15 @@ class SafeLoadImageFromFile(BaseTransform):
         self.policy = policy
         self.to_float32 = to_float32
         self.channel_order = channel_order
+        self.to_pil = to_pil
         self.backend_args = backend_args.copy() if backend_args else None
 
-    def _read(self, filename: str) -> np.ndarray:
+    def _read(self, filename: str):
         try:
             data = fileio.get(filename, backend_args=self.backend_args)
         except (OSError, FileNotFoundError) as err:
             raise BadImageError(f'can not be read ({err})') from None
-        return decode_image(data)
+        return decode_pil(data)
 
     def transform(self, results: dict) -> Optional[dict]:
         filename = results['img_path']
@@ -141,16 +177,18 @@ class SafeLoadImageFromFile(BaseTransform):
                       f'process ({dict(type(self).skipped)}).',
                       logger='current', level=30)
             return None
-        if self.channel_order == 'bgr':
-            img = np.ascontiguousarray(img[..., ::-1])
-        if self.to_float32:
-            img = img.astype(np.float32)
+        shape = img.size[::-1]
+        if not self.to_pil:
+            img = pil_to_array(img, self.channel_order)
+            if self.to_float32:
+                img = img.astype(np.float32)
         results['img'] = img
-        results['img_shape'] = img.shape[:2]
-        results['ori_shape'] = img.shape[:2]
+        results['img_shape'] = shape
+        results['ori_shape'] = shape
         return results
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(policy={self.policy!r}, '
                 f'to_float32={self.to_float32}, '
-                f'channel_order={self.channel_order!r})')
+                f'channel_order={self.channel_order!r}, '
+                f'to_pil={self.to_pil})')

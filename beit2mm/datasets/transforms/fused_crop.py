@@ -1,0 +1,169 @@
+"""ColorJitter -> flip -> random resized crop (one or two views) in one step,
+pixel-exact with the separate transforms but working on the crop."""
+from typing import Optional, Sequence, Union
+
+import numpy as np
+from mmcv.image.geometric import pillow_interp_codes
+from mmcv.transforms import BaseTransform, RandomFlip
+from mmpretrain.datasets.transforms import ColorJitter, RandomResizedCrop
+
+from beit2mm.registry import TRANSFORMS
+from .pil_color_ops import apply_ops, jitter_ops, split_at_contrast
+from .safe_loading import pil_to_array
+
+
+def _size(scale) -> tuple:
+    """int or (h, w) -> (h, w)."""
+    if isinstance(scale, int):
+        scale = (scale, scale)
+    if len(scale) != 2 or min(scale) <= 0:
+        raise ValueError(f'a view size must be a positive int or (h, w), '
+                         f'got {scale!r}')
+    return tuple(scale)
+
+
+@TRANSFORMS.register_module()
+class FusedRandomResizedCrop(BaseTransform):
+    """The BEiT v2 / VQ-KD augmentation chain at the cost of the crop.
+
+    Equals, pixel for pixel and with the same NumPy random draws:
+
+    * ``flip_before_crop=True`` (pretraining):
+      ``ColorJitter(**color_jitter)`` -> ``RandomFlip(flip_prob,
+      'horizontal')`` -> ``TwoViewRandomResizedCrop(scale, second_scale,
+      ..., backend='pillow')`` (or ``RandomResizedCrop`` if
+      ``second_scale`` is None);
+    * ``flip_before_crop=False`` (VQ-KD, no jitter):
+      ``RandomResizedCrop(scale, ..., backend='pillow')`` -> ``RandomFlip``.
+
+    How: the crop box only depends on the image size and the colour jitter
+    is pointwise (see :mod:`.pil_color_ops`), so the image is cropped first
+    and jittered, flipped and resized at the crop's size; only the jitter
+    ops before contrast run on the full image (contrast needs the whole
+    image's mean). A flip before the crop is the mirrored box, cropped then
+    flipped. Two views of the same size and interpolation are one resize.
+    Everything stays in PIL (RGB) until the output views are packed to BGR.
+
+    Input ``img``: a PIL RGB image (``SafeLoadImageFromFile(to_pil=True)``)
+    or a BGR uint8 array. Output keys as the separate transforms: ``img``
+    (one BGR (H, W, 3) uint8 view or a list of two), ``img_shape``,
+    ``flip``, ``flip_direction`` and, with two views, ``crop_bbox``.
+
+    Args:
+        scale: the (first) view's size, int or (h, w).
+        second_scale: the tokenizer view's size, or None for one view.
+        crop_ratio_range / aspect_ratio_range / max_attempts: as
+            mmpretrain's ``RandomResizedCrop`` (the official
+            ``RandomResizedCrop`` sampling).
+        interpolation / second_interpolation: Pillow resize modes.
+        color_jitter: ``ColorJitter`` arguments (brightness, contrast,
+            saturation; hue must be 0) or None for no jitter.
+        flip_prob: horizontal flip probability.
+        flip_before_crop: draw and apply the flip before the crop (True,
+            pretraining order) or after it (False, VQ-KD order).
+    """
+
+    def __init__(self,
+                 scale: Union[int, Sequence[int]] = 224,
+                 second_scale: Optional[Union[int, Sequence[int]]] = None,
+                 crop_ratio_range=(0.08, 1.0),
+                 aspect_ratio_range=(3. / 4., 4. / 3.),
+                 max_attempts: int = 10,
+                 interpolation: str = 'bicubic',
+                 second_interpolation: str = 'bicubic',
+                 color_jitter: Optional[dict] = None,
+                 flip_prob: float = 0.5,
+                 flip_before_crop: bool = True):
+        self.scale = _size(scale)
+        self.second_scale = None if second_scale is None \
+            else _size(second_scale)
+        for interp in (interpolation, second_interpolation):
+            if interp not in pillow_interp_codes:
+                raise ValueError(f'interpolation {interp!r}: use one of '
+                                 f'{sorted(pillow_interp_codes)}.')
+        self.interpolation = interpolation
+        self.second_interpolation = second_interpolation
+        self._crop = RandomResizedCrop(
+            self.scale, crop_ratio_range=tuple(crop_ratio_range),
+            aspect_ratio_range=tuple(aspect_ratio_range),
+            max_attempts=max_attempts, interpolation=interpolation,
+            backend='pillow')
+        self.jitter = None
+        if color_jitter is not None:
+            self.jitter = ColorJitter(**color_jitter)
+            if self.jitter.hue is not None:
+                raise ValueError(
+                    'FusedRandomResizedCrop: hue jitter is not fused (PIL '
+                    'runs it in HSV); use hue=0 or the separate ColorJitter '
+                    '-> RandomFlip -> TwoViewRandomResizedCrop transforms.')
+        self._flip = RandomFlip(prob=float(flip_prob),
+                                direction='horizontal')
+        self.flip_before_crop = flip_before_crop
+
+    def _resize(self, img, size, interpolation):
+        h, w = size  # as mmcv.imresize(backend='pillow')
+        return img.resize((w, h), pillow_interp_codes[interpolation])
+
+    def transform(self, results: dict) -> dict:
+        from PIL import Image
+        img = results['img']
+        if isinstance(img, np.ndarray):
+            if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+                raise TypeError(f'FusedRandomResizedCrop takes a PIL RGB '
+                                f'image or a BGR uint8 (H, W, 3) array, got '
+                                f'{img.dtype} {img.shape}.')
+            img = Image.fromarray(np.ascontiguousarray(img[..., ::-1]))
+        elif not hasattr(img, 'resize') or img.mode != 'RGB':
+            raise TypeError(f'FusedRandomResizedCrop takes a PIL RGB image '
+                            f'(SafeLoadImageFromFile(to_pil=True)) or a BGR '
+                            f'array, got {type(img).__name__}.')
+        width, height = img.size
+        shape = np.broadcast_to(np.uint8(0), (height, width, 3))
+        # random draws in the order of the separate transforms
+        ops = []
+        if self.jitter is not None:
+            order, b, c, s, _ = self.jitter._rand_params()
+            ops = jitter_ops(order, b, c, s)
+        flip = None
+        if self.flip_before_crop:
+            flip = self._flip._choose_direction()
+        top, left, h, w = self._crop.rand_crop_params(shape)
+        if not self.flip_before_crop:
+            flip = self._flip._choose_direction()
+
+        img, rest = split_at_contrast(img, ops)
+        x0 = width - left - w if (flip and self.flip_before_crop) else left
+        crop = img.crop((x0, top, x0 + w, top + h))
+        crop = apply_ops(crop, rest)
+        if flip and self.flip_before_crop:
+            crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
+        view = self._resize(crop, self.scale, self.interpolation)
+        if flip and not self.flip_before_crop:
+            view = view.transpose(Image.FLIP_LEFT_RIGHT)
+        out = pil_to_array(view, 'bgr')
+        results['flip'] = flip is not None
+        results['flip_direction'] = flip
+        if self.second_scale is None:
+            results['img'] = out
+            results['img_shape'] = out.shape
+            return results
+        if (self.second_scale == self.scale
+                and self.second_interpolation == self.interpolation):
+            second = out.copy()
+        else:
+            second = pil_to_array(self._resize(
+                crop, self.second_scale, self.second_interpolation), 'bgr')
+        results['img'] = [out, second]
+        results['img_shape'] = out.shape[:2]
+        results['crop_bbox'] = (left, top, left + w, top + h)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(scale={self.scale}, second_scale='
+                f'{self.second_scale}, crop_ratio_range='
+                f'{self._crop.crop_ratio_range}, aspect_ratio_range='
+                f'{self._crop.aspect_ratio_range}, interpolation='
+                f'{self.interpolation}, second_interpolation='
+                f'{self.second_interpolation}, color_jitter={self.jitter}, '
+                f'flip_prob={self._flip.prob}, flip_before_crop='
+                f'{self.flip_before_crop})')
