@@ -52,8 +52,9 @@ test_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=32, num_workers=0, persistent_workers=False, pin_memory=False,
-    dataset=dict(_delete_=True, type='CustomDataset', data_root=data_root,
-                 data_prefix='train', pipeline=train_pipeline))
+    dataset=dict(_delete_=True, type='CustomDataset', with_label=False,
+                 data_root=data_root, data_prefix='train',
+                 pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=64, num_workers=0, persistent_workers=False, pin_memory=False,
     dataset=dict(_delete_=True, type='CustomDataset', data_root=data_root,

@@ -5,7 +5,7 @@
 # tokenizer; 75 of 14 x 14 patches masked block-wise (official
 # masking_generator.py rules: target block area >= 16 until less remains).
 # Normalisation happens in the model's BEiTv2DataPreprocessor.
-dataset_type = 'ImageNet'
+dataset_type = 'CustomDataset'
 data_root = 'data/imagenet/'
 
 train_pipeline = [
@@ -23,9 +23,13 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 
-# 256 images per GPU x 8 GPUs = 2048 (official). data_prefix='train' with no
-# ann_file scans data_root/train/<class>/ (mmpretrain ImageNet layout); any
-# folder of class sub-folders works with dataset.type='CustomDataset'.
+# 256 images per GPU x 8 GPUs = 2048 (official). No labels are read
+# (with_label=False): every image under data_root/data_prefix, flat or in
+# sub-folders of any depth (the ImageNet train/<class>/ tree included), e.g.
+#   --cfg-options train_dataloader.dataset.data_root=DIR \
+#                 train_dataloader.dataset.data_prefix=''
+# or an image list: train_dataloader.dataset.ann_file=LIST.txt (one path per
+# line, relative to data_root/data_prefix; docs/user_guide.md).
 train_dataloader = dict(
     batch_size=256,
     num_workers=10,
@@ -36,6 +40,7 @@ train_dataloader = dict(
     collate_fn=dict(type='default_collate'),
     dataset=dict(
         type=dataset_type,
+        with_label=False,
         data_root=data_root,
         data_prefix='train',
         ann_file='',

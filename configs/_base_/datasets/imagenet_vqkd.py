@@ -31,8 +31,12 @@ train_dataloader = dict(
     drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train',
-                 pipeline=train_pipeline))
+    # no labels (with_label=False): every image under data_root/data_prefix,
+    # flat or nested (the ImageNet train/<class>/ tree included); another
+    # folder: data_root=DIR data_prefix=''; an image list: ann_file=LIST.txt
+    # (one path per line, relative to data_root/data_prefix)
+    dataset=dict(type='CustomDataset', with_label=False, data_root=data_root,
+                 data_prefix='train', pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=64,
     num_workers=10,
