@@ -31,6 +31,9 @@ import time
 # threads cost several times the useful work of these tiny models. Set before
 # torch is imported here or in the stage subprocesses (which inherit it).
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+# a CPU demo: train on the CPU where CUDA is unusable (tools/train.py
+# otherwise stops on a machine with NVIDIA hardware but no working CUDA)
+os.environ.setdefault('BEIT2MM_ALLOW_CPU', '1')
 _TOOLS = osp.dirname(osp.abspath(__file__))
 if _TOOLS not in sys.path:  # imported from elsewhere (tests)
     sys.path.append(_TOOLS)
@@ -129,13 +132,17 @@ def main(argv=None):
                         'or in this interpreter')
     parser.add_argument('--stages', nargs='+', choices=ORDER, default=ORDER)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--amp', action='store_true',
+                        help='train every stage with tools/train.py --amp '
+                        '(bf16 autocast where the CPU/GPU supports it); the '
+                        'report names the precision that ran')
     args = parser.parse_args(argv)
 
     work_dir = osp.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)
     stages = [s for s in ORDER if s in args.stages]
     ctx = dict(work_dir=work_dir, quick=args.quick, launcher=args.launcher,
-               seed=args.seed, progress=Progress(stages, args.quick),
+               seed=args.seed, amp=args.amp, progress=Progress(stages, args.quick),
                data_sizes=demo_stages.DATA_SIZES[
                    'quick' if args.quick else 'full'],
                teacher_weights=demo_stages.find_teacher_weights(), results={},

@@ -175,7 +175,8 @@ def write_markdown(path, rep, made):
         'classes, held-out images, pretrained backbone |',
         f'| | miou_random_init | {_fmt(r["miou_random_init"], " %")} | same '
         'fine-tuning from a random-init backbone |', '',
-        f'Teacher: {r.get("teacher", "n/a")}.', '',
+        f'Teacher: {r.get("teacher", "n/a")}. Precision: '
+        f'{r.get("precision") or "fp32"}.', '',
         '## Stages', '', '| stage | status | seconds |', '|---|---|---|']
     for s, st in r['status'].items():
         lines.append(f'| {s} | {st} | {r["stage_seconds"].get(s, 0):.0f} |')
@@ -204,6 +205,7 @@ def write_report(ctx):
         stage_seconds=dict(ctx['seconds']),
         status=dict(ctx['status'], report='done'),
         teacher=res.get('teacher'),
+        precision=res.get('precision', 'fp32'),
         mim_acc_aggregation=res.get('mim_acc_aggregation'),
         mim_chance=100. / res.get('num_codes', 128),
         codebook_usage_val_images=res.get('codebook_usage_val_images'),

@@ -155,10 +155,24 @@ def train_stage(ctx, stage, overrides):
         overrides['visualizer'] = dict(name=f'demo_{stage}_{id(ctx)}')
     cfg = write_stage_config(
         osp.join(ctx['work_dir'], 'configs', stage + '.py'), base, overrides)
-    run_tool('train.py', [cfg, '--work-dir', wd],
+    run_tool('train.py', [cfg, '--work-dir', wd] +
+             (['--amp'] if ctx.get('amp') else []),
              osp.join(ctx['work_dir'], f'{stage}.log'), ctx['progress'],
              ctx['launcher'])
+    ctx['results']['precision'] = run_precision(wd)
     return wd
+
+
+def run_precision(work_dir):
+    """The precision line that AmpOptimWrapper logged in the newest run of
+    ``work_dir`` (e.g. 'bf16 autocast on cpu, no loss scaler'), or 'fp32'."""
+    logs = sorted(glob.glob(osp.join(work_dir, '*', '*.log')))
+    if logs:
+        with open(logs[-1]) as f:
+            for line in f:
+                if ' - AMP: ' in line:
+                    return line.split(' - AMP: ', 1)[1].strip()
+    return 'fp32'
 
 
 def _data_overrides(root, loaders=('train', 'val', 'test')):
