@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # tools/dist_train.sh CONFIG GPUS [train.py args...]
-# One process per GPU with torchrun (CPU processes with gloo when there is no
-# CUDA). Several nodes: NNODES, NODE_RANK, MASTER_ADDR, PORT on every node.
+# One process per GPU with torchrun. Without usable CUDA it stops (train.py
+# names the fix) unless CPU is asked for: BEIT2MM_ALLOW_CPU=1 or --device cpu
+# run CPU processes with gloo. --amp: bf16 (or fp16) autocast, GPU or CPU.
+# Several nodes: NNODES, NODE_RANK, MASTER_ADDR, PORT on every node.
 # --max-restarts N (among the train.py args) goes to torchrun: failed or
 # preempted workers (exit 75, see docs/faults.md) are restarted up to N times.
 # The work dir's last checkpoint is resumed by default (train.py
