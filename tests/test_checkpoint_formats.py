@@ -256,3 +256,52 @@ def test_backbone_init_that_matches_nothing_raises(tmp_path, config):
     torch.save({'model': wrong}, path)
     with pytest.raises(RuntimeError, match=r'other\.pth.*looked for.*Fix'):
         _config_backbone(config, path).init_weights()
+
+
+# -- self-describing checkpoints ---------------------------------------------
+def test_vqkd_meta_builds_the_tokenizer_and_checks_a_restating_config(
+        tmp_path):
+    from beit2mm.models.algorithms.frozen_tokenizer import tokenizer_record
+    torch.manual_seed(0)
+    tok = VQKDTokenizer(**TOK)
+    path = str(tmp_path / 'vqkd.pth')
+    torch.save({'state_dict': tok.state_dict(),
+                'meta': dict(tok.checkpoint_meta())}, path)
+    meta = safe_load(path)['meta']['vqkd']
+    assert meta['num_codes'] == 16 and meta['code_dim'] == 8
+    assert meta['arch']['encoder'] == dict(embed_dims=32, num_layers=2,
+                                           num_heads=2, mlp_ratio=4.)
+    # the pretraining side: no architecture in the config at all
+    built = VQKDTokenizer.from_checkpoint(path)
+    assert (built.num_codes, built.code_dim, built.img_size) == (16, 8, 32)
+    torch.testing.assert_close(built.state_dict()['quantize.codebook'],
+                               tok.state_dict()['quantize.codebook'])
+    with pytest.raises(ValueError, match='num_codes'):
+        VQKDTokenizer.from_checkpoint(path, num_codes=32)
+    with pytest.raises(ValueError, match='arch.encoder'):
+        VQKDTokenizer.from_checkpoint(path, arch=dict(
+            ARCH, encoder=dict(embed_dims=32, num_layers=3, num_heads=2)))
+    record = tokenizer_record(path)
+    import hashlib
+    with open(path, 'rb') as f:
+        assert record['sha256'] == hashlib.sha256(f.read()).hexdigest()
+    assert record['path'] == osp.abspath(path)
+
+
+def test_checkpoint_hook_writes_the_models_record():
+    from types import SimpleNamespace
+
+    from beit2mm.engine.hooks.checkpoint_hook import SafeCheckpointHook
+    torch.manual_seed(0)
+    tok = VQKDTokenizer(**TOK)
+    hook = SafeCheckpointHook.__new__(SafeCheckpointHook)
+    ckpt = {'meta': {'iter': 3}, 'state_dict': {}}
+    hook.before_save_checkpoint(SimpleNamespace(model=tok), ckpt)
+    assert ckpt['meta']['iter'] == 3
+    assert ckpt['meta']['vqkd']['num_codes'] == 16
+    model = torch.nn.Module()
+    model.checkpoint_meta = dict(tokenizer=dict(path='/t.pth', sha256='ab',
+                                                teacher=None))
+    ckpt = {'meta': {}}
+    hook.before_save_checkpoint(SimpleNamespace(model=model), ckpt)
+    assert ckpt['meta']['tokenizer']['sha256'] == 'ab'

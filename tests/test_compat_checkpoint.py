@@ -183,6 +183,8 @@ def _tiny_runner(work_dir, data_root, hook_type, resume=False, keep=1):
     cfg.train_cfg.update(max_iters=2, val_interval=100)
     cfg.default_hooks.checkpoint.update(type=hook_type, interval=1,
                                         max_keep_ckpts=keep)
+    if hook_type == 'CheckpointHook':  # PreemptionHook saves through ours
+        cfg.default_hooks.pop('preemption', None)
     cfg.work_dir = str(work_dir)
     cfg.resume = resume
     cfg.experiment_name = f'{osp.basename(work_dir)}_{hook_type}_{resume}'

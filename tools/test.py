@@ -60,6 +60,11 @@ def main(argv=None):
             raise SystemExit('--out must be a .pkl file')
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))
+    if is_main_process():  # which tokenizer the pretraining used, if known
+        from beit2mm.models.backbones.pretrained_loading import log_tokenizer
+        from beit2mm.models.utils.checkpoint_formats import load_file
+        log_tokenizer(load_file(args.checkpoint), args.checkpoint,
+                      runner.logger)
     metrics = runner.test()
     if is_main_process():  # one line for scripts, besides the runner's log
         print(f'metrics: {metrics}')

@@ -70,6 +70,8 @@ class SafeCheckpointHook(CheckpointHook):
       kill during the save could leave no complete checkpoint at all).
       Non-local backends (object stores) write whole objects anyway and keep
       mmengine's path.
+    * Self-describing: ``model.checkpoint_meta`` (a dict or a method
+      returning one) is merged into ``checkpoint['meta']``.
     * Plain: the checkpoint passes through
       :func:`beit2mm.compat.checkpoint.to_plain` so it holds only tensors
       and plain containers and loads with ``torch.load(weights_only=True)``
@@ -87,6 +89,14 @@ class SafeCheckpointHook(CheckpointHook):
                             os.remove(osp.join(folder, name))
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        # what the model says about itself: a VQ-KD tokenizer its
+        # architecture, codebook and teacher; BEiT v2 pretraining the
+        # tokenizer that produced its targets (path, sha256, teacher)
+        model = getattr(runner.model, 'module', runner.model)
+        record = getattr(model, 'checkpoint_meta', None)
+        record = record() if callable(record) else record
+        if record:
+            checkpoint.setdefault('meta', {}).update(record)
         for key in list(checkpoint):
             checkpoint[key] = to_plain(checkpoint[key])
 

@@ -11,7 +11,7 @@ from beit2mm.engine.hooks.checkpoint_hook import read_last_checkpoint
 from beit2mm.registry import MODELS
 from .beitv2_data_preprocessor import masked_query_index
 from ..utils import DetachedModulesMixin
-from .frozen_tokenizer import load_tokenizer
+from .frozen_tokenizer import load_tokenizer, tokenizer_record
 
 
 @MODELS.register_module()
@@ -45,7 +45,8 @@ class BEiTv2(DetachedModulesMixin, BaseModel):
 
     Args:
         backbone: :class:`BEiTv2ViT` config (``with_mask_token=True``).
-        neck: :class:`BEiTv2Neck` config.
+        neck: :class:`BEiTv2Neck` config, or None: no patch aggregation
+            (the paper's Table 5 baseline), only the last-layer loss.
         head: :class:`MIMHead` config; ``num_codes`` must equal the
             tokenizer's vocabulary.
         tokenizer: a VQ-KD tokenizer config (``teacher=None`` is enough to
@@ -69,7 +70,7 @@ class BEiTv2(DetachedModulesMixin, BaseModel):
 
     def __init__(self,
                  backbone: dict,
-                 neck: dict,
+                 neck: Optional[dict],
                  head: dict,
                  tokenizer: Union[dict, nn.Module],
                  tokenizer_ckpt: Optional[str] = None,
@@ -104,7 +105,7 @@ class BEiTv2(DetachedModulesMixin, BaseModel):
                 f'fix model.tokenizer_ckpt (e.g. --cfg-options '
                 f'model.tokenizer_ckpt=/path/to/vqkd.pth).')
         self.backbone = MODELS.build(backbone)
-        self.neck = MODELS.build(neck)
+        self.neck = MODELS.build(neck) if neck is not None else None
         self.head = MODELS.build(head)
         self._check_parts()
         if tokenizer_ckpt is None and isinstance(tokenizer, dict):
@@ -114,6 +115,9 @@ class BEiTv2(DetachedModulesMixin, BaseModel):
         # not registered: see the class docstring
         self.set_detached('tokenizer',
                           load_tokenizer(tokenizer, tokenizer_ckpt))
+        # written into every checkpoint's meta by SafeCheckpointHook
+        self.checkpoint_meta = dict(
+            tokenizer=tokenizer_record(tokenizer_ckpt))
         self._check_tokenizer()
         self.save_tokenizer = save_tokenizer
         self.last_blocks_masked_only = last_blocks_masked_only
@@ -127,11 +131,13 @@ class BEiTv2(DetachedModulesMixin, BaseModel):
         if getattr(bb, 'mask_token', None) is None:
             raise ValueError('the backbone has no mask token; build it with '
                              'with_mask_token=True.')
-        if not 1 <= self.neck.early_layers < bb.num_layers:
+        if self.neck is not None and \
+                not 1 <= self.neck.early_layers < bb.num_layers:
             raise ValueError(
                 f'neck.early_layers={self.neck.early_layers} must be below the'
                 f' backbone depth {bb.num_layers} (9 for base, 21 for large).')
-        dims = {bb.embed_dims, self.neck.embed_dims, self.head.embed_dims}
+        dims = {bb.embed_dims, self.head.embed_dims} | (
+            {self.neck.embed_dims} if self.neck is not None else set())
         if len(dims) != 1:
             raise ValueError(f'backbone, neck and head widths differ: {dims}; '
                              f'give them the same arch / embed_dims.')
@@ -194,8 +200,9 @@ class BEiTv2(DetachedModulesMixin, BaseModel):
         img: (B, 3, H, W); mask: (B, N); query_index: (B, 1+Q) or None ->
         BackboneOutput(last (B, 1+N or 1+Q, C), {l: h_l (B, 1+N, C)}, bias).
         """
+        layers = [self.neck.early_layers] if self.neck is not None else []
         return self.backbone.forward_features(
-            img, mask, return_layers=[self.neck.early_layers],
+            img, mask, return_layers=layers,
             query_index=query_index)
 
     def aggregate(self, feats,
@@ -250,11 +257,14 @@ class BEiTv2(DetachedModulesMixin, BaseModel):
         last layer through the backbone's ``norm``, the aggregation branch
         through the same norm or, with ``neck.with_norm``, the neck's own
         (official ``cls_pt_norm``). This method is the one place either norm
-        is applied.
+        is applied. Without a neck the second output is None.
         """
         feats = self.encode(img, mask, query_index)
-        agg = self.aggregate(feats, query_index)
         index = mask_index if query_index is None else None
+        if self.neck is None:
+            return (self.masked_features(feats.last, index,
+                                         self.backbone.norm), None)
+        agg = self.aggregate(feats, query_index)
         norm_pt = self.backbone.norm if self.neck.norm is None \
             else self.neck.norm
         return (self.masked_features(feats.last, index, self.backbone.norm),

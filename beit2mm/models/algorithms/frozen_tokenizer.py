@@ -1,4 +1,6 @@
 """Build, load and freeze the VQ-KD tokenizer used as the MIM target."""
+import hashlib
+import os.path as osp
 from typing import Optional, Union
 
 import torch
@@ -16,6 +18,23 @@ def _state_dict_from_file(path: str) -> dict:
     state = unwrap(load_file(path))  # also strips a DDP 'module.'
     return {k[len('tokenizer.'):] if k.startswith('tokenizer.') else k: v
             for k, v in state.items()}
+
+
+def tokenizer_record(path: Optional[str]) -> Optional[dict]:
+    """Which tokenizer produced the MIM targets: file, sha256 and the
+    teacher its VQ-KD training distilled (from the file's meta, if any);
+    recorded in every pretraining checkpoint (``meta['tokenizer']``)."""
+    if path is None:
+        return None
+    sha = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            sha.update(chunk)
+    ckpt = load_file(path)
+    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+    vqkd = meta.get('vqkd') if isinstance(meta, dict) else None
+    return dict(path=osp.abspath(path), sha256=sha.hexdigest(),
+                teacher=(vqkd or {}).get('teacher'))
 
 
 def load_tokenizer(tokenizer: Union[dict, nn.Module],

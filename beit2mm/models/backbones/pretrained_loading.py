@@ -83,7 +83,23 @@ def load_pretrained_backbone(backbone: torch.nn.Module,
     if unused:
         logger.warning(f'{len(unused)} keys of {checkpoint} are not used by '
                        f'the backbone: {unused}')
+    log_tokenizer(ckpt, checkpoint, logger)
     logger.info(
         f'Loaded {len(expected) - len(result.missing_keys)} backbone tensors '
         f'from {checkpoint} (prefix {prefix!r}); newly initialised: '
         f'{result.missing_keys or "none"}.')
+
+
+def log_tokenizer(ckpt, checkpoint: str, logger) -> None:
+    """Say which tokenizer produced the pretraining targets of this
+    checkpoint (``meta['tokenizer']``, written by BEiT v2 pretraining)."""
+    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+    record = meta.get('tokenizer') if isinstance(meta, dict) else None
+    if record:
+        logger.info(f'{checkpoint} was pretrained on the targets of '
+                    f'tokenizer {record.get("path")} (sha256 '
+                    f'{record.get("sha256")}, teacher '
+                    f'{record.get("teacher")}).')
+    else:
+        logger.info(f'{checkpoint} does not record its tokenizer (not a '
+                    f'beit2mm pretraining checkpoint).')

@@ -304,9 +304,12 @@ class VQKDTokenizer(DetachedModulesMixin, BaseModel):
         unilm one (keys under 'state_dict' or 'model', any prefix such as
         'tokenizer.'; teacher keys ignored). With no teacher and no
         ``decoder_out_dim`` only the encoder and quantizer are loaded."""
-        from .vqkd_convert import load_vqkd_state_dict
+        from .vqkd_convert import (check_meta, config_from_meta,
+                                   load_vqkd_checkpoint)
         cfg.pop('type', None)
-        state = load_vqkd_state_dict(path, map_location)
+        state, meta = load_vqkd_checkpoint(path, map_location)
+        # architecture / codebook the config leaves out: from the file
+        cfg = config_from_meta(cfg, meta)
         codes = state.get('quantize.codebook')
         params = inspect.signature(cls).parameters
         want = tuple(cfg.get(k, params[k].default)
@@ -323,5 +326,12 @@ class VQKDTokenizer(DetachedModulesMixin, BaseModel):
             state = {k: v for k, v in state.items()
                      if not k.startswith(('decoder.', 'decode_task_layer.'))}
         model = cls(**cfg)
+        check_meta(model, meta, path)
         model.load_state_dict(state, strict=True)
         return model
+
+    def checkpoint_meta(self) -> dict:
+        """What our training checkpoints record (``meta['vqkd']``, written
+        by ``SafeCheckpointHook``): architecture, codebook, teacher."""
+        from .vqkd_convert import vqkd_meta
+        return dict(vqkd=vqkd_meta(self))
