@@ -30,9 +30,9 @@ default_hooks = dict(
     rng_state=dict(type='beit2mm.RNGStateHook'),
     # SIGTERM / SIGUSR1 / SIGINT (preemption, Slurm's --signal, Ctrl-C):
     # finish the iteration, all ranks save resume_iter_N.pth and exit with
-    # code 75; also a checkpoint every 1000 iterations (last 2 kept), for
+    # code 75; also a checkpoint every 300 iterations (last 2 kept), for
     # hard failures between the epoch checkpoints. See docs/faults.md
-    preemption=dict(type='beit2mm.PreemptionHook', interval=1000,
+    preemption=dict(type='beit2mm.PreemptionHook', interval=300,
                     max_keep_ckpts=2),
 )
 

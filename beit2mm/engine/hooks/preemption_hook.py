@@ -261,6 +261,11 @@ class PreemptionHook(Hook):
         inner = runner.iter - runner.epoch * n
         _restore_data_rng(runner, loaded.get('rng'))
         if inner == 0:
+            # at an epoch boundary the torch RNG goes back before the
+            # epoch's DataLoader iterator draws its base seed from it (as
+            # in the uninterrupted run), not at the first iteration
+            if self._rng_hook is not None:
+                self._rng_hook.before_train_iter(runner, 0)
             return
         sampler = dataloader.sampler
         if not 0 < inner <= n or not isinstance(sampler, ResumableSampler):
