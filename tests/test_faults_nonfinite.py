@@ -124,7 +124,8 @@ def _fake_runner(scaler):
 def test_fp16_scaler_skipped_steps_continue_until_too_many_in_a_row():
     hook = NonFiniteLossHook(max_scaler_skips=3)
     runner = _fake_runner(_Scaler())
-    nan, ok = dict(loss=torch.tensor(float('nan'))), dict(loss=torch.tensor(1.))
+    nan = dict(loss=torch.tensor(float('nan')))
+    ok = dict(loss=torch.tensor(1.))
     for _ in range(2):  # skipped by the scaler: not fatal
         hook.after_train_iter(runner, 0, outputs=nan)
     hook.after_train_iter(runner, 0, outputs=ok)  # a good step resets

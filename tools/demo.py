@@ -142,7 +142,8 @@ def main(argv=None):
     os.makedirs(work_dir, exist_ok=True)
     stages = [s for s in ORDER if s in args.stages]
     ctx = dict(work_dir=work_dir, quick=args.quick, launcher=args.launcher,
-               seed=args.seed, amp=args.amp, progress=Progress(stages, args.quick),
+               seed=args.seed, amp=args.amp,
+               progress=Progress(stages, args.quick),
                data_sizes=demo_stages.DATA_SIZES[
                    'quick' if args.quick else 'full'],
                teacher_weights=demo_stages.find_teacher_weights(), results={},
