@@ -29,7 +29,8 @@ train_dataloader = dict(
     persistent_workers=True,
     pin_memory=True,
     drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # DefaultSampler's order, and resumable inside an epoch
+    sampler=dict(type='beit2mm.ResumableSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     # no labels (with_label=False): every image under data_root/data_prefix,
     # flat or nested (the ImageNet train/<class>/ tree included); another
