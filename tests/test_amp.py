@@ -217,3 +217,22 @@ def test_frozen_tokenizer_ids_under_bf16_autocast_agree_with_fp32():
     # (measured: 99.2% here, 99.98% for the trained demo tokenizer)
     agree = (ids == ref).float().mean().item()
     assert agree >= 0.985, agree
+
+
+def test_losses_are_fp32_under_autocast():
+    from beit2mm.models.heads import MIMHead
+    torch.manual_seed(0)
+    head = MIMHead(embed_dims=16, num_codes=32)
+    head.init_weights()
+    x, x_pt = torch.randn(10, 16), torch.randn(10, 16)
+    target = torch.randint(0, 32, (10, ))
+    ref = head.loss(x, x_pt, target)
+    model = _tokenizer()
+    rec, feats = torch.randn(2, 64, 32), torch.randn(2, 64, 32)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        losses = head.loss(x, x_pt, target)
+        cos = model.rec_cosine(rec.bfloat16(), feats)
+    for key in ('loss_mim', 'loss_cls_pt'):
+        assert losses[key].dtype == torch.float32
+        assert losses[key].item() == pytest.approx(ref[key].item(), rel=1e-2)
+    assert cos.dtype == torch.float32
