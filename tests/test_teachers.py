@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from beit2mm.models.teachers import CLIPTeacher, DINOTeacher
 from beit2mm.models.teachers.clip import CLIP_MEAN, CLIP_STD
+from beit2mm.models.tokenizers import VQKDTokenizer
 from beit2mm.registry import MODELS
 
 
@@ -61,6 +62,15 @@ def test_dino_teacher_final_norm_patch_tokens_and_local_file(tmp_path):
     t2 = DINOTeacher('vit_tiny_patch16_224', pretrained=str(path),
                      img_size=32)
     assert torch.allclose(t2(x, (2, 2)), ref, atol=1e-5)
+    # a tokenizer checkpoint records which weights its teacher had
+    from beit2mm.models.tokenizers.vqkd_convert import vqkd_meta
+    tok = VQKDTokenizer(arch=dict(encoder=dict(embed_dims=32, num_layers=1,
+                                               num_heads=2),
+                                  decoder=dict(embed_dims=32, num_layers=1,
+                                               num_heads=2)),
+                        img_size=32, num_codes=8, code_dim=4, teacher=t2)
+    assert vqkd_meta(tok)['teacher'] == dict(
+        type='DINOTeacher', model='vit_tiny_patch16_224', tag=str(path))
 
 
 def test_other_patch_grid_is_resampled_to_the_student_grid():

@@ -179,6 +179,7 @@ class CLIPTeacher(BaseTeacher):
         self.set_normalization(*_mean_std(v, model_name, pretrained))
         self.model_size = tuple(v.image_size)
         self.model_name = model_name
+        self.pretrained = pretrained  # the weights' tag or file, for records
         self._freeze()
 
     def extract(self, x: torch.Tensor) -> torch.Tensor:

@@ -55,6 +55,7 @@ class TimmTeacher(BaseTeacher):
         self.model_size = None if getattr(pe, 'dynamic_img_size', False) \
             else tuple(pe.img_size)
         self.model_name = model_name
+        self.pretrained = pretrained  # the weights' tag or file, for records
         self._freeze()
 
     def extract(self, x: torch.Tensor) -> torch.Tensor:
