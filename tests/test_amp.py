@@ -236,3 +236,18 @@ def test_losses_are_fp32_under_autocast():
         assert losses[key].dtype == torch.float32
         assert losses[key].item() == pytest.approx(ref[key].item(), rel=1e-2)
     assert cos.dtype == torch.float32
+
+
+def test_demo_reports_the_precision_that_ran(tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'demo_stages_amp', osp.join(ROOT, 'tools', 'demo_stages.py'))
+    stages = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stages)
+    assert stages.run_precision(str(tmp_path)) == 'fp32'
+    (tmp_path / '20260101_000000').mkdir()
+    (tmp_path / '20260101_000000' / 'x.log').write_text(
+        '12/01 22:40:54 - mmengine - INFO - AMP: bf16 autocast on cpu, no '
+        'loss scaler\n')
+    assert stages.run_precision(str(tmp_path)) == \
+        'bf16 autocast on cpu, no loss scaler'
