@@ -10,6 +10,8 @@ from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 
 from beit2mm.compat.checkpoint import to_plain
+from beit2mm.models.utils.checkpoint_formats import \
+    read_last_checkpoint  # noqa: F401  (the marker this hook writes)
 from beit2mm.registry import HOOKS
 
 
@@ -42,20 +44,6 @@ def atomic_write_text(path: str, text: str) -> None:
     with open(tmp, 'w') as f:
         f.write(text)
     atomic_replace(tmp, path)
-
-
-def read_last_checkpoint(work_dir: str) -> Optional[str]:
-    """The checkpoint named by ``work_dir/last_checkpoint`` (mmengine's
-    marker, written last by :class:`SafeCheckpointHook`), or None without
-    one. If the work dir was moved, the file of that name beside the marker."""
-    marker = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(marker):
-        return None
-    with open(marker) as f:
-        path = f.read().strip()
-    if osp.isfile(path):
-        return path
-    return osp.join(work_dir, osp.basename(path))
 
 
 @HOOKS.register_module()

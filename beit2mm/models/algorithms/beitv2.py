@@ -7,10 +7,10 @@ import torch
 import torch.nn as nn
 from mmengine.model import BaseModel
 
-from beit2mm.engine.hooks.checkpoint_hook import read_last_checkpoint
 from beit2mm.registry import MODELS
 from .beitv2_data_preprocessor import masked_query_index
 from ..utils import DetachedModulesMixin
+from ..utils.checkpoint_formats import read_last_checkpoint
 from .frozen_tokenizer import load_tokenizer, tokenizer_record
 
 

@@ -22,6 +22,7 @@ The key tables are data (``(source prefix, target prefix)`` pairs, first
 match wins), read by :func:`rename` in either direction.
 """
 import math
+import os.path as osp
 import re
 from typing import Dict, Iterable, Optional, Sequence, Tuple
 
@@ -270,3 +271,17 @@ def resize_square_table(table: torch.Tensor, dst_window,
             f'patch grid, so the grid it was made for is unknown; resize it '
             f'with resize_rel_pos_bias_table(table, src_size, dst_size).')
     return resize_rel_pos_bias_table(table, (side + 1) // 2, dst_window)
+
+
+def read_last_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint named by ``work_dir/last_checkpoint`` (mmengine's
+    marker, written last by ``SafeCheckpointHook``), or None without
+    one. If the work dir was moved, the file of that name beside the marker."""
+    marker = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(marker):
+        return None
+    with open(marker) as f:
+        path = f.read().strip()
+    if osp.isfile(path):
+        return path
+    return osp.join(work_dir, osp.basename(path))
