@@ -116,7 +116,8 @@ def _prepare(inputs, out_dir, model, overwrite, config, checkpoint):
     clear_tmp(out_dir)
     meta = dict(fingerprint=fingerprint(model), num_codes=model.num_codes,
                 grid=list(model.grid), img_size=model.img_size,
-                config=osp.abspath(config), checkpoint=osp.abspath(checkpoint))
+                config=config and osp.abspath(config),
+                checkpoint=checkpoint and osp.abspath(checkpoint))
     meta_path = osp.join(out_dir, META_FILE)
     if osp.isfile(meta_path) and not overwrite:
         with open(meta_path) as f:
@@ -216,9 +217,11 @@ def tokenize_images(config: str, checkpoint: str, inputs: Sequence[str],
             tokenized=sum(s['tokenized'] for s in gathered),
             already_done=sum(s['done'] for s in gathered),
             skipped=len(skipped), grid=list(tok.grid), world_size=world,
+            tokenized_per_rank=[s['tokenized'] for s in gathered],
             usage=usage_summary(counts),
             exit_code=EXIT_SKIPPED if skipped else EXIT_OK)
-        if rank == 0:
+        if rank == 0:  # every rank is past its writes (gathered above)
+            clear_tmp(out_dir)
             _write_report(out_dir, report, skipped, counts)
             print(format_summary(report), flush=True)
         if world > 1:
