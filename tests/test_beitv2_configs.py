@@ -52,11 +52,12 @@ def test_recipe(name):
     assert cfg.auto_scale_lr.base_batch_size == 2048
     assert not cfg.get('find_unused_parameters', False)
     types = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
-    assert types == ['beit2mm.SafeLoadImageFromFile', 'ColorJitter',
-                     'RandomFlip',
-                     'beit2mm.TwoViewRandomResizedCrop',
+    # FusedRandomResizedCrop = ColorJitter -> RandomFlip ->
+    # TwoViewRandomResizedCrop (tests/test_pipeline_fast.py)
+    assert types == ['beit2mm.SafeLoadImageFromFile',
+                     'beit2mm.FusedRandomResizedCrop',
                      'beit2mm.BlockwiseMaskGenerator', 'PackInputs']
-    crop, mask = cfg.train_dataloader.dataset.pipeline[3:5]
+    crop, mask = cfg.train_dataloader.dataset.pipeline[1:3]
     assert crop.crop_ratio_range == (0.2, 1.0)
     assert (mask.num_masking_patches, mask.min_num_patches) == (75, 16)
 

@@ -44,7 +44,7 @@ def photo(h, w, seed=0):
 
 
 def write_jpeg(path, arr, **kw):
-    Image.fromarray(arr).save(path, 'JPEG', quality=90, **kw)
+    Image.fromarray(arr).save(path, 'JPEG', **dict(dict(quality=90), **kw))
     return str(path)
 
 
@@ -103,14 +103,17 @@ def test_fused_pretraining_chain_is_pixel_exact(files, sizes):
     assert b['img'][0] is not b['img'][1]  # two buffers even when equal
 
 
-def test_fused_vqkd_chain_is_pixel_exact(files):
+@pytest.mark.parametrize('to_pil', [False, True])
+def test_fused_vqkd_chain_is_pixel_exact(files, to_pil):
+    """The VQ-KD config's path (BGR array in, no colour op) and the PIL
+    path equal the separate transforms."""
     plain = Compose([
         dict(type='beit2mm.SafeLoadImageFromFile'),
         dict(type='RandomResizedCrop', scale=24, crop_ratio_range=(0.08, 1.),
              backend='pillow', interpolation='bicubic'),
         dict(type='RandomFlip', prob=0.5, direction='horizontal')])
     fused = Compose([
-        dict(type='beit2mm.SafeLoadImageFromFile', to_pil=True),
+        dict(type='beit2mm.SafeLoadImageFromFile', to_pil=to_pil),
         dict(type='beit2mm.FusedRandomResizedCrop', scale=24,
              crop_ratio_range=(0.08, 1.), interpolation='bicubic',
              flip_before_crop=False)])
@@ -164,6 +167,72 @@ def test_fast_decode_equals_careful_path(tmp_path):
     bgr = SafeLoadImageFromFile()(dict(img_path=plain))['img']
     np.testing.assert_array_equal(bgr[..., ::-1], np.asarray(
         Image.open(plain).convert('RGB')))
+
+
+@pytest.mark.parametrize('kw', [dict(), dict(subsampling=0),
+                                dict(subsampling=1), dict(progressive=True),
+                                dict(optimize=True, quality=60)])
+def test_opencv_fast_decode_equals_pillow(tmp_path, kw):
+    from beit2mm.datasets.transforms.safe_loading import fast_jpeg_bgr
+    for i, (h, w) in enumerate([(75, 100), (33, 49), (1, 1), (2, 3)]):
+        arr = photo(max(h, 8), max(w, 8), i)[:h, :w]
+        data = open(write_jpeg(tmp_path / f'{i}.jpg', arr, **kw),
+                    'rb').read()
+        bgr = fast_jpeg_bgr(data)
+        assert bgr is not None
+        np.testing.assert_array_equal(
+            bgr[..., ::-1], np.asarray(decode_pil(data)), err_msg=str(kw))
+    # files the fast path leaves to Pillow's careful path
+    exif = Image.Exif()
+    exif[0x0112] = 3
+    rot = open(write_jpeg(tmp_path / 'r.jpg', photo(8, 8), exif=exif),
+               'rb').read()
+    buf = io.BytesIO()
+    Image.fromarray(photo(8, 8)[..., 0]).save(buf, 'JPEG')
+    for data in (rot, buf.getvalue(), data[:len(data) // 2], b'', b'xx'):
+        assert fast_jpeg_bgr(data) is None
+
+
+def test_truncated_jpeg_is_still_skipped(tmp_path):
+    """OpenCV pads a truncated JPEG; the fast path must not take it."""
+    data = open(write_jpeg(tmp_path / 'a.jpg', photo(64, 64)), 'rb').read()
+    path = tmp_path / 'cut.jpg'
+    path.write_bytes(data[:len(data) * 2 // 3])
+    SafeLoadImageFromFile.skipped.clear()
+    assert SafeLoadImageFromFile()(dict(img_path=str(path))) is None
+    assert SafeLoadImageFromFile.skipped['corrupt or truncated'] == 1
+
+
+def test_torch_resize_backend_within_tolerance(files):
+    """resize_backend='torch' (not exact): on photo-like content at most 6
+    levels off and 0.5 on average, the same crops, jitter and flips."""
+    cfg = dict(type='beit2mm.FusedRandomResizedCrop', scale=48,
+               second_scale=24, crop_ratio_range=(0.2, 1.0),
+               color_jitter=JITTER)
+    exact = TRANSFORMS.build(cfg)
+    fast = TRANSFORMS.build(dict(cfg, resize_backend='torch'))
+    load = SafeLoadImageFromFile(to_pil=True)
+    for path in files[:3]:
+        img = load(dict(img_path=path))['img']
+        for seed in range(6):
+            np.random.seed(seed)
+            a = exact(dict(img=img))
+            np.random.seed(seed)
+            b = fast(dict(img=img))
+            assert a['crop_bbox'] == b['crop_bbox']
+            for va, vb in zip(a['img'], b['img']):
+                d = np.abs(va.astype(int) - vb)
+                assert d.max() <= 6 and d.mean() <= 0.5, (d.max(), d.mean())
+
+
+def test_config_check_hook_reads_the_fused_crop():
+    from beit2mm.engine.hooks.config_check_hook import _output_sizes
+    two = TRANSFORMS.build(dict(type='beit2mm.FusedRandomResizedCrop',
+                                scale=64, second_scale=32))
+    one = TRANSFORMS.build(dict(type='beit2mm.FusedRandomResizedCrop',
+                                scale=48))
+    assert _output_sizes([two])[:2] == ((64, 64), (32, 32))
+    assert _output_sizes([one])[:2] == ((48, 48), None)
 
 
 # ------------------------------------------------ official distributions
@@ -255,7 +324,9 @@ def test_configs_use_the_fused_pipelines():
             ('imagenet_vqkd.py', None, False, (0.08, 1.0))):
         cfg = Config.fromfile(osp.join(root, 'configs/_base_/datasets', name))
         load, crop = cfg.train_pipeline[:2]
-        assert load.to_pil and load.policy == 'skip'
+        # PIL image for the colour jitter; BGR arrays (OpenCV) otherwise
+        assert load.get('to_pil', False) == (jitter is not None)
+        assert load.policy == 'skip'
         assert crop.type == 'beit2mm.FusedRandomResizedCrop'
         assert crop.get('color_jitter') == jitter
         assert crop.flip_before_crop == flip_first

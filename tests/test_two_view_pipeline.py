@@ -19,8 +19,8 @@ def pipeline(scale=64, second_scale=32, grid=4, masked=6):
     cfg = Config.fromfile(
         osp.join(ROOT, 'configs/_base_/datasets/imagenet_beitv2.py'))
     pipe = copy.deepcopy(cfg.train_pipeline)
-    pipe[3].update(scale=scale, second_scale=second_scale)
-    pipe[4].update(input_size=grid, num_masking_patches=masked,
+    pipe[1].update(scale=scale, second_scale=second_scale)
+    pipe[2].update(input_size=grid, num_masking_patches=masked,
                    min_num_patches=2)
     return pipe
 

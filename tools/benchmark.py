@@ -12,6 +12,8 @@ Tasks (synthetic images, one JSON line per result on stdout):
   CLIP ViT-B/16 (``--teacher clip``) or a small stand-in (``--teacher none``,
   a frozen linear patch projection) when only the tokenizer's cost matters.
 * ``tokenize``: the frozen tokenizer's ``get_tokens`` on a batch.
+* ``pipeline``: data pipeline images/s per core, ours vs mmpretrain's
+  (``tools/benchmark_pipeline.py``, real-format JPEGs; see its help).
 
 With ``--compare-mmpretrain`` the same step is built with mmpretrain's
 ``BEiT`` (``BEiTPretrainViT``, ``BEiTV2Neck``, ``BEiTV2Head``, ``VQKD`` target
@@ -79,7 +81,8 @@ ARCHS = ('tiny', 'small', 'base', 'large')
 # ---------------------------------------------------------------- arguments
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--task', choices=('vqkd', 'mim', 'tokenize'),
+    # 'pipeline': tools/benchmark_pipeline.py (its own arguments)
+    p.add_argument('--task', choices=('vqkd', 'mim', 'tokenize', 'pipeline'),
                    default='mim')
     p.add_argument('--arch', default='base',
                    help=f'one of {ARCHS} or a JSON dict with embed_dims, '
@@ -540,6 +543,9 @@ def peak_gflops(args) -> Optional[float]:
 
 
 def main(argv=None):
+    import benchmark_pipeline
+    if benchmark_pipeline.is_pipeline_task(argv):
+        return benchmark_pipeline.main(argv)
     args = parse_args(argv)
     threads = torch.get_num_threads()
     if args.threads:

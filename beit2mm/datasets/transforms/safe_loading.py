@@ -74,6 +74,36 @@ def decode_pil(data: bytes):
     return img
 
 
+def fast_jpeg_bgr(data: bytes) -> Optional[np.ndarray]:
+    """The fast path for good files: (H, W, 3) uint8 BGR of a complete RGB
+    JPEG without EXIF / XMP (so no orientation), decoded by OpenCV's
+    libjpeg-turbo straight to BGR; None for any other file (the caller then
+    takes :func:`decode_pil`). OpenCV and Pillow decode such files to the
+    same pixels (tests/test_pipeline_fast.py checks baseline, progressive
+    and every chroma subsampling); files not ending with the JPEG end
+    marker (truncated: OpenCV would pad them) are left to Pillow.
+    """
+    if len(data) < 4 or data[:2] != b'\xff\xd8' or \
+            data.rstrip(b'\0\r\n ')[-2:] != b'\xff\xd9':
+        return None
+    from PIL import Image
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            img = Image.open(io.BytesIO(data))  # header only
+    except Exception:  # noqa: BLE001 -- the careful path reports it
+        return None
+    if img.format != 'JPEG' or img.mode != 'RGB' or \
+            any(k in img.info for k in _ORIENTATION_KEYS):
+        return None
+    import cv2
+    out = cv2.imdecode(np.frombuffer(data, np.uint8),
+                       cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if out is None or out.shape[:2] != img.size[::-1]:
+        return None
+    return out
+
+
 def pil_to_array(img, channel_order: str = 'bgr') -> np.ndarray:
     """PIL RGB image -> writable (H, W, 3) uint8 array in ``channel_order``
     (one packing pass in C: no full-size RGB -> BGR copy in numpy)."""
@@ -110,9 +140,9 @@ class SafeLoadImageFromFile(BaseTransform):
       ``None`` (mmengine raises), so use ``'raise'`` there.
     * ``'raise'``: raise :class:`BadImageError` naming the file.
 
-    Good RGB JPEGs without EXIF / XMP take a fast path (decoded straight to
-    the output channel order); every other file the careful one, with the
-    same result.
+    Good RGB JPEGs without EXIF / XMP take a fast path (OpenCV's decoder,
+    straight to BGR, or Pillow's with ``to_pil``); every other file the
+    careful one, with the same result.
 
     Same keys as mmcv's ``LoadImageFromFile``: reads ``img_path``, sets
     ``img`` (H, W, 3) uint8 (float32 with ``to_float32``), ``img_shape``,
@@ -157,6 +187,10 @@ class SafeLoadImageFromFile(BaseTransform):
             data = fileio.get(filename, backend_args=self.backend_args)
         except (OSError, FileNotFoundError) as err:
             raise BadImageError(f'can not be read ({err})') from None
+        if not self.to_pil:
+            bgr = fast_jpeg_bgr(data)
+            if bgr is not None:
+                return bgr
         return decode_pil(data)
 
     def transform(self, results: dict) -> Optional[dict]:
@@ -177,11 +211,14 @@ class SafeLoadImageFromFile(BaseTransform):
                       f'process ({dict(type(self).skipped)}).',
                       logger='current', level=30)
             return None
-        shape = img.size[::-1]
-        if not self.to_pil:
+        if isinstance(img, np.ndarray):  # the OpenCV fast path: BGR
+            if self.channel_order == 'rgb':
+                img = np.ascontiguousarray(img[..., ::-1])
+        elif not self.to_pil:
             img = pil_to_array(img, self.channel_order)
-            if self.to_float32:
-                img = img.astype(np.float32)
+        shape = img.size[::-1] if self.to_pil else img.shape[:2]
+        if self.to_float32 and not self.to_pil:
+            img = img.astype(np.float32)
         results['img'] = img
         results['img_shape'] = shape
         results['ori_shape'] = shape

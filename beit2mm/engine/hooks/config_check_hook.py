@@ -46,6 +46,9 @@ def _output_sizes(transforms) -> Tuple[Optional[tuple], Optional[tuple],
         name = type(t).__name__
         if name == 'TwoViewRandomResizedCrop':
             size, second = _hw(t.scale), _hw(t.second_scale)
+        elif name == 'FusedRandomResizedCrop':
+            size = _hw(t.scale)
+            second = _hw(t.second_scale) if t.second_scale else None
         elif name in ('RandomResizedCrop', 'EfficientNetRandomCrop'):
             size = _hw(getattr(t, 'scale', None))
         elif name in ('CenterCrop', 'EfficientNetCenterCrop'):

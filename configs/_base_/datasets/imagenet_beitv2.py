@@ -11,13 +11,17 @@ data_root = 'data/imagenet/'
 train_pipeline = [
     # grayscale / CMYK / RGBA / palette images converted, unreadable files
     # skipped and counted in the log (policy='raise' to stop instead)
-    dict(type='beit2mm.SafeLoadImageFromFile', policy='skip'),
-    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
-         hue=0.),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='beit2mm.TwoViewRandomResizedCrop', scale=224, second_scale=224,
+    dict(type='beit2mm.SafeLoadImageFromFile', policy='skip', to_pil=True),
+    # = ColorJitter(0.4, 0.4, 0.4, hue=0) -> RandomFlip(0.5, horizontal) ->
+    # TwoViewRandomResizedCrop(224, 224, (0.2, 1), (3/4, 4/3), bicubic x 2,
+    # pillow), pixel for pixel and with the same random draws, at the cost
+    # of the crop (docs/benchmarks.md, "Data pipeline")
+    dict(type='beit2mm.FusedRandomResizedCrop', scale=224, second_scale=224,
          crop_ratio_range=(0.2, 1.0), aspect_ratio_range=(3. / 4., 4. / 3.),
-         interpolation='bicubic', second_interpolation='bicubic'),
+         interpolation='bicubic', second_interpolation='bicubic',
+         color_jitter=dict(brightness=0.4, contrast=0.4, saturation=0.4,
+                           hue=0.),
+         flip_prob=0.5, flip_before_crop=True),
     dict(type='beit2mm.BlockwiseMaskGenerator', input_size=14,
          num_masking_patches=75, min_num_patches=16),
     dict(type='PackInputs'),

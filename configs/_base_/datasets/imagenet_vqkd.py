@@ -10,9 +10,11 @@ train_pipeline = [
     # grayscale / CMYK / RGBA / palette images converted, unreadable files
     # skipped and counted in the log (policy='raise' to stop instead)
     dict(type='beit2mm.SafeLoadImageFromFile', policy='skip'),
-    dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.08, 1.0),
-         backend='pillow', interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    # = RandomResizedCrop(224, (0.08, 1), pillow, bicubic) -> RandomFlip(0.5,
+    # horizontal), pixel for pixel and with the same random draws
+    dict(type='beit2mm.FusedRandomResizedCrop', scale=224,
+         crop_ratio_range=(0.08, 1.0), interpolation='bicubic',
+         flip_prob=0.5, flip_before_crop=False),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
