@@ -9,31 +9,14 @@ matmul in the step's dtype on this device: for a GEMM-bound step,
 same products can beat.
 """
 import time
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-
-def _cpu_flash_sdpa_flop(query_shape, key_shape, value_shape, *args,
-                         out_shape=None, **kwargs) -> int:
-    """The CPU flash-attention kernel (SDPA without gradients on CPU), which
-    torch's counter does not know: q k^T and p v, as for the other SDPA
-    kernels and the explicit bmm path."""
-    return sdpa_flop_count(query_shape, key_shape, value_shape)
-
-
-_CUSTOM = {}
-if hasattr(torch.ops.aten, '_scaled_dot_product_flash_attention_for_cpu'):
-    _CUSTOM[torch.ops.aten._scaled_dot_product_flash_attention_for_cpu] = \
-        _cpu_flash_sdpa_flop
-
-
-def step_gflop(step: Callable) -> float:
-    """Matmul GFLOP of one call of ``step`` (runs it once)."""
-    with FlopCounterMode(display=False, custom_mapping=_CUSTOM) as counter:
-        step()
-    return counter.get_total_flops() / 1e9
+# the counter lives in the package (also used by
+# tools/analysis_tools/get_flops.py)
+from beit2mm.apis.flops import CUSTOM_FLOP_MAPPING as _CUSTOM  # noqa: F401
+from beit2mm.apis.flops import step_gflop  # noqa: F401
 
 
 def gemm_peak_gflops(device: str, dtype: torch.dtype,
