@@ -17,12 +17,12 @@ A second run with the same out-dir tokenizes only the images without an
 output (``--overwrite``: all again). Undecodable files are skipped and listed
 in ``<out-dir>/skipped.txt``. Exit status: 0 every image has its output,
 3 bad files were skipped, 1 error, 2 bad arguments. The logic lives in
-:mod:`beit2mm.apis.tokenize`.
+:mod:`beit2mm.apis.tokenize_dataset`.
 """
 import argparse
 import sys
 
-from beit2mm.apis.tokenize import tokenize_images
+from beit2mm.apis.tokenize_dataset import tokenize_images
 from beit2mm.apis.tokenize_files import list_images, load_image  # noqa: F401
 
 
