@@ -35,9 +35,9 @@ class BEiTv2ViT(BaseModule):
     Sizes come from ``arch_zoo`` (or a dict with the same keys).
 
     Args:
-        arch: 'tiny', 'small', 'base', 'large' or a dict with ``embed_dims``,
-            ``num_layers``, ``num_heads``, ``mlp_ratio`` (and optionally
-            ``layer_scale_init_value``).
+        arch: 'tiny', 'small', 'base', 'large', 'huge' or a dict with
+            ``embed_dims``, ``num_layers``, ``num_heads``, ``mlp_ratio`` (and
+            optionally ``layer_scale_init_value``).
         img_size: input size (int or (H, W)); fixes the patch grid.
         patch_size: patch size (16; 1 for the tokenizer's decoder).
         in_channels: input channels (3; 32 for the tokenizer's decoder).
@@ -84,6 +84,10 @@ class BEiTv2ViT(BaseModule):
                      mlp_ratio=4., layer_scale_init_value=0.1),
         'large': dict(embed_dims=1024, num_layers=24, num_heads=16,
                       mlp_ratio=4., layer_scale_init_value=1e-5),
+        # official beit_huge_patch14_224_8k_vocab (use with patch_size=14);
+        # layer scale as large (no official BEiT v2 huge recipe)
+        'huge': dict(embed_dims=1280, num_layers=32, num_heads=16,
+                     mlp_ratio=4., layer_scale_init_value=1e-5),
     }
     OUT_TYPES = ('raw', 'cls_token', 'featmap', 'avg_featmap')
     WEIGHT_INITS = ('pretrain', 'vit')

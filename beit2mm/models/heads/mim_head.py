@@ -58,21 +58,30 @@ class MIMHead(BaseModule):
                 nn.init.zeros_(fc.bias)
         self._is_init = True
 
-    def forward(self, x: torch.Tensor, x_cls_pt: torch.Tensor
-                ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, x_cls_pt: Optional[torch.Tensor]
+                ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Logits of both branches.
 
         x, x_cls_pt: (M, C) normed features of the M masked positions of the
-        batch -> two (M, K) logits.
+        batch -> two (M, K) logits; x_cls_pt None (no patch aggregation)
+        -> (logits, None).
         """
+        if x_cls_pt is None:
+            return self.fc(x), None
         fc_pt = self.fc if self.fc_cls_pt is None else self.fc_cls_pt
         return self.fc(x), fc_pt(x_cls_pt)
 
-    def loss(self, x: torch.Tensor, x_cls_pt: torch.Tensor,
+    def loss(self, x: torch.Tensor, x_cls_pt: Optional[torch.Tensor],
              target: torch.Tensor) -> Dict[str, torch.Tensor]:
         """x, x_cls_pt: (M, C); target: (M,) token ids -> losses and
-        accuracies (both branches)."""
+        accuracies (both branches; x_cls_pt None: the last layer's only)."""
         logits, logits_pt = self(x, x_cls_pt)
+        if logits_pt is None:
+            logits = logits.float()
+            with torch.no_grad():
+                acc = (logits.argmax(-1) == target).float().mean() * 100
+            return dict(loss_mim=F.cross_entropy(logits, target),
+                        acc_mim=acc)
         # cross-entropy in fp32 under AMP
         logits, logits_pt = logits.float(), logits_pt.float()
         losses = dict(loss_mim=F.cross_entropy(logits, target),

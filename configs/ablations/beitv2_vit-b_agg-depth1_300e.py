@@ -1,0 +1,9 @@
+# Paper Table 5 (patch aggregation ablations, ViT-B/16), on the 300-epoch
+# pretraining recipe (configs/beitv2_vit-b_300e.py); evaluate each with the
+# linear probe and fine-tuning configs (docs/paper_tables.md). The paper's
+# numbers for this row: paper Table 5 (not recorded here).
+# Aggregation head depth 1 (default 2; official --head_layers 1).
+#   tools/dist_train.sh configs/ablations/beitv2_vit-b_agg-depth1_300e.py 8
+_base_ = '../beitv2_vit-b_300e.py'
+
+model = dict(neck=dict(num_layers=1))

@@ -1,0 +1,9 @@
+# Paper Table 3 (robustness), ViT-L/16: as the ViT-B config
+# robustness_beitv2_vit-b_1600e-in1k-ft_imagenet-a.py with the large
+# fine-tuned model (configs/benchmarks/finetune_beitv2_vit-l_1600e_in1k.py).
+#   tools/dist_test.sh configs/benchmarks/robustness/robustness_beitv2_vit-l_1600e-in1k-ft_imagenet-a.py \
+#     work_dirs/finetune_beitv2_vit-l_1600e_in1k/epoch_50.pth 8
+_base_ = './robustness_beitv2_vit-b_1600e-in1k-ft_imagenet-a.py'
+
+model = dict(backbone=dict(arch='large', drop_path_rate=0.2),
+             head=dict(in_channels=1024))
