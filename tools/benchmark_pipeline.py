@@ -13,12 +13,15 @@ Images per second per core of the VQ-KD and the BEiT v2 pretraining
 * ``vqkd``: mmpretrain transforms doing the same steps: LoadImageFromFile ->
   RandomResizedCrop(224, (0.08, 1), pillow, bicubic) -> RandomFlip ->
   PackInputs;
+* ``ours-torch-resize`` (both): the config with the fused crop's
+  ``resize_backend='torch'`` (within a few levels of Pillow, not exact);
 * ``plain`` (both): our separate transforms the fast pipeline replaces
   (SafeLoadImageFromFile -> ColorJitter -> RandomFlip ->
   TwoViewRandomResizedCrop / RandomResizedCrop -> ...), same outputs.
 
-One process, one thread (torch, OpenCV), the pipelines interleaved image by
-image (rotating order, same seed per image) over the same files; medians
+One process, one thread (torch, OpenCV), images per CPU-second of that
+thread (``time.thread_time``: on a shared machine wall time mostly measures
+the other processes), the pipelines interleaved image by image (rotating order, same seed per image) over the same files; medians
 over rounds, ``speedup`` = median over rounds of (our images/s / theirs). ``--workers N`` also times
 a ``DataLoader`` with N single-threaded workers per pipeline. Without
 ``--data`` it writes photo-like JPEGs (smooth content, 500 x 375, quality
@@ -131,8 +134,9 @@ def _compose(cfgs, registry):
 
 
 def build_pipelines(kind: str) -> Dict[str, object]:
-    """{'ours': ..., 'plain': ..., 'mmpretrain': ...} for 'vqkd' or
-    'pretrain'."""
+    """{'ours', 'ours-torch-resize', 'plain', 'mmpretrain'} pipelines for
+    'vqkd' or 'pretrain' (``ours-torch-resize``: the config with
+    ``FusedRandomResizedCrop(resize_backend='torch')``, not pixel-exact)."""
     from mmengine.config import Config
     from mmpretrain.registry import TRANSFORMS as THEIRS
 
@@ -162,26 +166,32 @@ def build_pipelines(kind: str) -> Dict[str, object]:
         flip = dict(type='RandomFlip', prob=0.5, direction='horizontal')
         theirs_cfg = [dict(type='LoadImageFromFile'), crop, flip, pack]
         plain = [load, crop, flip, pack]
-    return dict(ours=_compose(ours.train_pipeline, OURS),
-                plain=_compose(plain, OURS),
-                mmpretrain=_compose(theirs_cfg, THEIRS))
+    torch_resize = [dict(c, resize_backend='torch')
+                    if c['type'] == 'beit2mm.FusedRandomResizedCrop' else c
+                    for c in ours.train_pipeline]
+    return {'ours': _compose(ours.train_pipeline, OURS),
+            'ours-torch-resize': _compose(torch_resize, OURS),
+            'plain': _compose(plain, OURS),
+            'mmpretrain': _compose(theirs_cfg, THEIRS)}
 
 
 # ---------------------------------------------------------------- timing
 def interleaved_rates(pipes: Dict[str, object], paths,
                       shift: int = 0) -> Dict[str, float]:
-    """Images/s of each pipeline over ``paths``, interleaved per image (each
-    image goes through every pipeline in a rotating order, same random
-    seed), so that load changes on a shared machine hit all alike."""
+    """Images per CPU-second (this thread's CPU time: what one core does,
+    not counting the time other processes hold it) of each pipeline over
+    ``paths``, interleaved per image (each image goes through every pipeline
+    in a rotating order, same random seed), so that load changes on a
+    shared machine hit all alike."""
     names = list(pipes)
     spent = dict.fromkeys(names, 0.)
     for i, p in enumerate(paths):
         k = (i + shift) % len(names)
         for n in names[k:] + names[:k]:
             np.random.seed(i)
-            t0 = time.perf_counter()
+            t0 = time.thread_time()
             out = pipes[n](dict(img_path=p))
-            spent[n] += time.perf_counter() - t0
+            spent[n] += time.thread_time() - t0
             if out is None:
                 raise RuntimeError(f'{p}: {n} skipped it (a bad file).')
     return {n: len(paths) / t for n, t in spent.items()}

@@ -118,14 +118,17 @@ class FusedRandomResizedCrop(BaseTransform):
         self.resize_backend = resize_backend
 
     def _resize(self, crop, size, interpolation) -> np.ndarray:
-        """PIL crop -> (h, w, 3) uint8 array, channels kept in order."""
+        """PIL crop (or, torch backend, (H, W, 3) array) -> (h, w, 3) uint8
+        array, channels kept in order."""
         h, w = size
         if self.resize_backend == 'pillow':  # as mmcv.imresize(pillow)
             return np.array(crop.resize((w, h),
                                         pillow_interp_codes[interpolation]))
         import torch
         import torch.nn.functional as F
-        x = torch.from_numpy(np.asarray(crop)).permute(2, 0, 1)[None]
+        if not isinstance(crop, np.ndarray):
+            crop = np.array(crop)
+        x = torch.from_numpy(crop).permute(2, 0, 1)[None]  # a strided view
         out = F.interpolate(x, size=(h, w), mode=interpolation,
                             antialias=True, align_corners=False)
         return np.ascontiguousarray(out[0].permute(1, 2, 0).numpy())
@@ -160,11 +163,17 @@ class FusedRandomResizedCrop(BaseTransform):
             flip = self._flip._choose_direction()
 
         x0 = width - left - w if (flip and self.flip_before_crop) else left
+        flip_crop = flip and self.flip_before_crop
         if is_array and not ops:
-            # no colour op: the BGR bytes go through PIL's channel-wise
-            # resize as they are (what mmcv.imresize does)
-            crop = Image.fromarray(np.ascontiguousarray(
-                img[top:top + h, x0:x0 + w]))
+            # no colour op: the BGR bytes go through the channel-wise resize
+            # as they are (what mmcv.imresize does)
+            crop = img[top:top + h, x0:x0 + w]
+            if self.resize_backend == 'torch':
+                crop = np.ascontiguousarray(crop[:, ::-1]) if flip_crop \
+                    else crop
+                flip_crop = False
+            else:
+                crop = Image.fromarray(np.ascontiguousarray(crop))
             bgr = True
         else:
             if is_array:
@@ -172,7 +181,7 @@ class FusedRandomResizedCrop(BaseTransform):
             img, rest = split_at_contrast(img, ops)
             crop = apply_ops(img.crop((x0, top, x0 + w, top + h)), rest)
             bgr = False
-        if flip and self.flip_before_crop:
+        if flip_crop:
             crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
 
         def view(size, interpolation):
