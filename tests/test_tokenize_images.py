@@ -106,6 +106,13 @@ def test_clashing_names_give_one_output_per_image(tmp_path, tok, tool):
     assert counts.tolist() == np.bincount(
         np.concatenate([v.ravel() for v in found.values()]),
         minlength=16).tolist()
+    # an out-dir inside the input folder: its pictures are not inputs
+    inner = src / 'tokens'
+    for _ in range(2):
+        assert _run(tool, tok, [src], inner, '--show') == 0
+        report = json.loads((inner / 'tokenize_report.json').read_text())
+        assert report['images'] == 5
+    assert report['already_done'] == 5 and (inner / 'b/c/x.png').is_file()
     # same relative path under two input folders: refused, nothing written
     _save(tmp_path / 'other' / 'a' / 'x.JPEG', seed=9, fmt='JPEG')
     with pytest.raises(ValueError, match='same output'):
@@ -231,3 +238,4 @@ def test_two_torchrun_ranks_cover_every_file_once(tmp_path, tok, tool):
         assert np.array_equal(found[key + '.npy'],
                               _expected(tok, src / (key + '.png')))
     assert '7 tokenized' in proc.stdout
+    assert 'task/s' in proc.stdout and 'ETA' in proc.stdout  # rank 0's bar

@@ -11,7 +11,8 @@ in training (any colour mode to RGB), resized (short side, bicubic) and
 center-cropped to the tokenizer's input size, scaled to [-1, 1]; its (H/p,
 W/p) ids are written to ``<out-dir>/<path below the input folder, without
 extension>.npy`` (int64). With ``--show`` a picture of the image and its
-token map goes next to it as ``.png``.
+token map goes next to it as ``.png`` (for the images tokenized in that
+run).
 
 A second run with the same out-dir tokenizes only the images without an
 output (``--overwrite``: all again). Undecodable files are skipped and listed
