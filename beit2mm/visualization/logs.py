@@ -62,18 +62,28 @@ def load_scalars(path: str, x: str = 'iter') -> Dict[str, Series]:
     ``path`` (see :func:`scalar_files`), sorted by step; a step logged
     twice (a resumed run repeats some) keeps the later value.
 
-    x: 'iter' (the record's ``iter``, else its ``step``: validation lines
-    of iteration-based runs) or 'epoch' / 'step'.
+    x: 'iter' (train lines: their ``iter``; validation lines, which have
+    none: the iteration of the train line before them) or 'epoch' /
+    'step' (the record's own, else its ``step``).
     """
     table: Dict[str, Dict[float, float]] = {}
     for file in scalar_files(path):
+        last_iter = None
         with open(file) as f:
             for line in f:
                 line = line.strip()
                 if not line:
                     continue
                 rec = json.loads(line)
-                step = rec.get(x, rec.get('step'))
+                if 'iter' in rec:
+                    last_iter = rec['iter']
+                if x == 'iter' and 'iter' not in rec:
+                    # a validation line: mmengine's step is the epoch (0 in
+                    # iteration-based runs); it ran after the last train line
+                    step = last_iter if last_iter is not None \
+                        else rec.get('step')
+                else:
+                    step = rec.get(x, rec.get('step'))
                 if step is None:
                     continue
                 for key, value in rec.items():
@@ -147,7 +157,8 @@ def plot_scalars(runs: Dict[str, Dict[str, Series]], keys: Sequence[str],
     curves (dashed) and levels (dotted horizontal lines).
 
     runs: {label: load_scalars(...)}; references: (reference, run or None).
-    Returns {key: [labels of the lines drawn]} (what the picture shows).
+    Returns what the picture shows: {key: {line label: (x, y)}} (a level's
+    x is None).
     """
     if not keys:
         raise ValueError('nothing to plot: no keys given or found')
@@ -169,14 +180,14 @@ def plot_scalars(runs: Dict[str, Dict[str, Series]], keys: Sequence[str],
         ax.axis('off')
     drawn = {}
     for ax, key in zip(axes.flat, keys):
-        drawn[key] = []
+        drawn[key] = {}
         color = 0
         for label, scalars in runs.items():
             if key in scalars:
                 xs, ys = scalars[key]
                 ax.plot(xs, ys, '-', color=f'C{color}', lw=1.6,
                         marker='.' if len(xs) < 30 else None, label=label)
-                drawn[key].append(label)
+                drawn[key][label] = (np.asarray(xs), np.asarray(ys))
             color += 1
         for ref, run in references:
             curves, levels = reference_series(ref, run, key)
@@ -184,13 +195,13 @@ def plot_scalars(runs: Dict[str, Dict[str, Series]], keys: Sequence[str],
                 label = f'{ref["name"]}: {c["run"]} (reference)'
                 ax.plot(c['x'], c['y'], '--', color=f'C{color}', lw=1.2,
                         label=label)
-                drawn[key].append(label)
+                drawn[key][label] = (np.asarray(c['x']), np.asarray(c['y']))
                 color += 1
             for lv in levels:
                 label = f'{ref["name"]}: {lv.get("label", lv["run"])}'
                 ax.axhline(lv['value'], ls=':', color=f'C{color}', lw=1.4,
                            label=f'{label} = {lv["value"]:g}')
-                drawn[key].append(label)
+                drawn[key][label] = (None, np.asarray([lv['value']]))
                 color += 1
         ax.set_title(key, fontsize=11)
         ax.set_xlabel(x_label, fontsize=9)
