@@ -9,6 +9,7 @@ from mmpretrain.datasets.transforms import ColorJitter, RandomResizedCrop
 
 from beit2mm.registry import TRANSFORMS
 from .pil_color_ops import apply_ops, jitter_ops, split_at_contrast
+from .safe_loading import pil_to_array
 
 
 def _size(scale) -> tuple:
@@ -117,21 +118,30 @@ class FusedRandomResizedCrop(BaseTransform):
                              'and bicubic only; use resize_backend="pillow".')
         self.resize_backend = resize_backend
 
-    def _resize(self, crop, size, interpolation) -> np.ndarray:
-        """PIL crop (or, torch backend, (H, W, 3) array) -> (h, w, 3) uint8
-        array, channels kept in order."""
+    def _view(self, crop, size, interpolation, flip: bool,
+              bgr: bool) -> np.ndarray:
+        """Crop -> one (h, w, 3) uint8 BGR view: resized, then flipped if
+        ``flip``. ``crop``: a PIL image (an (H, W, 3) array also for the
+        torch backend) holding RGB, or the BGR bytes if ``bgr``."""
         h, w = size
         if self.resize_backend == 'pillow':  # as mmcv.imresize(pillow)
-            return np.array(crop.resize((w, h),
-                                        pillow_interp_codes[interpolation]))
+            from PIL import Image
+            out = crop.resize((w, h), pillow_interp_codes[interpolation])
+            if flip:
+                out = out.transpose(Image.FLIP_LEFT_RIGHT)
+            return pil_to_array(out, 'rgb' if bgr else 'bgr')
         import torch
         import torch.nn.functional as F
         if not isinstance(crop, np.ndarray):
-            crop = np.array(crop)
+            crop = np.asarray(crop)
         x = torch.from_numpy(crop).permute(2, 0, 1)[None]  # a strided view
         out = F.interpolate(x, size=(h, w), mode=interpolation,
-                            antialias=True, align_corners=False)
-        return np.ascontiguousarray(out[0].permute(1, 2, 0).numpy())
+                            antialias=True, align_corners=False)[0]
+        if flip:
+            out = out.flip(2)
+        if not bgr:
+            out = out.flip(0)
+        return out.permute(1, 2, 0).contiguous().numpy()
 
     def transform(self, results: dict) -> dict:
         from PIL import Image
@@ -184,13 +194,8 @@ class FusedRandomResizedCrop(BaseTransform):
         if flip_crop:
             crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
 
-        def view(size, interpolation):
-            out = self._resize(crop, size, interpolation)
-            if flip and not self.flip_before_crop:
-                out = out[:, ::-1]
-            return np.ascontiguousarray(out if bgr else out[..., ::-1])
-
-        out = view(self.scale, self.interpolation)
+        flip_view = flip is not None and not self.flip_before_crop
+        out = self._view(crop, self.scale, self.interpolation, flip_view, bgr)
         results['flip'] = flip is not None
         results['flip_direction'] = flip
         if self.second_scale is None:
@@ -201,7 +206,8 @@ class FusedRandomResizedCrop(BaseTransform):
                 and self.second_interpolation == self.interpolation):
             second = out.copy()
         else:
-            second = view(self.second_scale, self.second_interpolation)
+            second = self._view(crop, self.second_scale,
+                                self.second_interpolation, flip_view, bgr)
         results['img'] = [out, second]
         results['img_shape'] = out.shape[:2]
         results['crop_bbox'] = (left, top, left + w, top + h)
