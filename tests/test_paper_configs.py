@@ -191,7 +191,8 @@ def test_no_aggregation_config_trains_two_iterations(tmp_path):
     data = write_image_folder(tmp_path / 'data', classes=('a', ),
                               per_class=2, size=48, splits=('train', ))
     args = tool.parse_args([
-        osp.join(ROOT, 'configs', 'ablations', 'beitv2_vit-b_agg-none_300e.py'),
+        osp.join(ROOT, 'configs', 'ablations',
+                 'beitv2_vit-b_agg-none_300e.py'),
         '--work-dir', str(tmp_path / 'work'), '--cfg-options',
         'optim_wrapper.type=OptimWrapper', 'train_dataloader.batch_size=1',
         'train_dataloader.num_workers=0',

@@ -9,7 +9,7 @@ _base_ = './finetune_beitv2_vit-b_1600e_in1k.py'
 lr = 5e-5
 model = dict(
     backbone=dict(drop_path_rate=0.1, init_cfg=dict(
-        checkpoint='work_dirs/finetune_beitv2_vit-b_1600e_in21k/epoch_90.pth')),
+        checkpoint='work_dirs/finetune_beitv2_vit-b_1600e_in21k/epoch_90.pth')),  # noqa
     train_cfg=dict(_delete_=True))  # official --mixup 0 --cutmix 0
 optim_wrapper = dict(optimizer=dict(lr=lr),
                      paramwise_cfg=dict(layer_decay_rate=0.75))

@@ -9,7 +9,7 @@ _base_ = './finetune_beitv2_vit-b_1600e-in21k-ft_in1k.py'
 lr = 7e-5
 model = dict(
     backbone=dict(arch='large', drop_path_rate=0.25, init_cfg=dict(
-        checkpoint='work_dirs/finetune_beitv2_vit-l_1600e_in21k/epoch_90.pth')),
+        checkpoint='work_dirs/finetune_beitv2_vit-l_1600e_in21k/epoch_90.pth')),  # noqa
     head=dict(in_channels=1024))
 optim_wrapper = dict(optimizer=dict(lr=lr),
                      paramwise_cfg=dict(layer_decay_rate=0.8))
