@@ -53,7 +53,8 @@ def luma_mean(img) -> int:
 def saturate(img, factor: float):
     """``ImageEnhance.Color(img).enhance(factor)`` for an RGB image."""
     from PIL import Image
-    return Image.blend(img.convert('L').convert('RGB'), img, factor)
+    gray = img.convert('L')  # merged: the same bytes as convert('RGB')
+    return Image.blend(Image.merge('RGB', (gray, gray, gray)), img, factor)
 
 
 def point(img, lut: np.ndarray):
