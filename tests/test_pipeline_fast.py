@@ -342,3 +342,23 @@ def test_configs_use_the_fused_pipelines():
         assert crop.flip_before_crop == flip_first
         assert tuple(crop.crop_ratio_range) == scale
         assert crop.interpolation == 'bicubic'
+
+
+def test_benchmark_pipeline_task_runs(tmp_path):
+    """tools/benchmark.py --task pipeline: every row, on a given folder."""
+    import sys
+    sys.path.insert(0, osp.join(osp.dirname(osp.dirname(
+        osp.abspath(__file__))), 'tools'))
+    import benchmark
+    import benchmark_pipeline
+    paths = benchmark_pipeline.write_photo_jpegs(str(tmp_path / 'd'), 3,
+                                                 size=(64, 48))
+    assert all(osp.getsize(p) > 0 for p in paths)
+    rows = benchmark.main(['--task', 'pipeline', '--data', str(tmp_path),
+                           '--images', '3', '--rounds', '1'])
+    got = {(r['pipeline'], r['impl']) for r in rows}
+    assert got == {(k, i) for k in ('vqkd', 'pretrain') for i in (
+        'ours', 'ours-torch-resize', 'plain', 'mmpretrain')}
+    assert all(r['images_per_s_per_core'] > 0 for r in rows)
+    assert all('speedup_vs_mmpretrain' in r for r in rows
+               if r['impl'] != 'mmpretrain')
