@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .lowp_inference import cached, lowp_dtype, lowp_linear
 from .rel_pos_bias import aligned_bias
 
 
@@ -71,6 +72,10 @@ class Attention(nn.Module):
         computed with Q/N of the query, projection and attention FLOPs.
         """
         B, N, C = x.shape
+        low = lowp_dtype(x) if (self.fused and not self.training
+                                and query_index is None) else None
+        if low is not None:
+            return self._forward_lowp(x, rel_pos_bias, low)
         q_bias = k_bias = v_bias = None
         if self.q_bias is not None:
             q_bias, v_bias = self.q_bias, self.v_bias
@@ -118,3 +123,28 @@ class Attention(nn.Module):
             x = attn @ v
         x = x.transpose(1, 2).reshape(B, -1, C)
         return self.proj_drop(self.proj(x))
+
+    def _forward_lowp(self, x: torch.Tensor,
+                      rel_pos_bias: Optional[torch.Tensor],
+                      dtype: torch.dtype) -> torch.Tensor:
+        """Inference in ``dtype`` on cached weights (see
+        :mod:`.lowp_inference`); the values of :meth:`forward`'s SDPA path
+        up to ``dtype`` rounding. x: (B, N, C) -> (B, N, C) in ``dtype``."""
+        B, N, C = x.shape
+        bias = None
+        if self.q_bias is not None:
+            bias = cached(self, 'qkv.bias', (self.q_bias, self.v_bias),
+                          lambda: torch.cat((self.q_bias,
+                                             torch.zeros_like(self.v_bias),
+                                             self.v_bias)).to(dtype))
+        qkv = lowp_linear(self, 'qkv', x, self.qkv.weight, bias, dtype)
+        q, k, v = qkv.reshape(B, N, 3, self.num_heads, self.head_dim).permute(
+            2, 0, 3, 1, 4).unbind(0)  # (B, H, N, D)
+        if rel_pos_bias is not None:
+            rel_pos_bias = aligned_bias(rel_pos_bias, dtype)
+            if rel_pos_bias.dim() == 3:
+                rel_pos_bias = rel_pos_bias.unsqueeze(0)
+        x = F.scaled_dot_product_attention(q, k, v, attn_mask=rel_pos_bias)
+        x = x.transpose(1, 2).reshape(B, N, C)
+        return lowp_linear(self, 'proj', x, self.proj.weight, self.proj.bias,
+                           dtype)

@@ -69,7 +69,9 @@ class RelativePositionBias(nn.Module):
 
     ``forward()`` returns the bias (H, N+1, N+1) for the whole grid plus [CLS],
     built once per call in SDPA's aligned layout (:func:`aligned_bias`: a view
-    of (H, N+1, N') storage, N' a multiple of 8), so no attention call pads it.
+    of (H, N+1, N') storage, N' a multiple of 8), so no attention call pads it,
+    and under autocast already in the autocast dtype, so a bias shared by
+    every block is cast once per forward, not once per block.
     """
 
     def __init__(self, window_size: Tuple[int, int], num_heads: int):
@@ -89,4 +91,8 @@ class RelativePositionBias(nn.Module):
         n = self.relative_position_index.shape[0]
         bias = self.relative_position_bias_table[
             self.relative_position_index.view(-1)].view(n, n, -1)
-        return aligned_bias(bias.permute(2, 0, 1))  # (H, N+1, N+1)
+        dtype = None
+        dev = bias.device.type
+        if torch.is_autocast_enabled(dev):
+            dtype = torch.get_autocast_dtype(dev)
+        return aligned_bias(bias.permute(2, 0, 1), dtype)  # (H, N+1, N+1)

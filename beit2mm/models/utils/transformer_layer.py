@@ -6,6 +6,7 @@ import torch.nn as nn
 from mmcv.cnn.bricks import DropPath
 
 from .attention import Attention
+from .lowp_inference import lowp_dtype, lowp_linear
 from .rel_pos_bias import RelativePositionBias
 
 
@@ -20,6 +21,12 @@ class Mlp(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        low = lowp_dtype(x) if not self.training else None
+        if low is not None:  # cached bf16 weights, bias in the GEMM
+            x = lowp_linear(self, 'fc1', x, self.fc1.weight, self.fc1.bias,
+                            low)
+            return lowp_linear(self, 'fc2', self.act(x), self.fc2.weight,
+                               self.fc2.bias, low)
         return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
 
 
