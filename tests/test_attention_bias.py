@@ -86,10 +86,55 @@ def test_sdpa_sees_an_aligned_mask_in_fp32_and_under_autocast(monkeypatch):
     attn = Attention(24, 3).eval()
     rpb = RelativePositionBias((4, 4), 3)
     x = torch.randn(2, 17, 24)
-    attn(x, rpb())
-    with torch.autocast('cpu', dtype=torch.bfloat16):
+    with torch.no_grad():  # with autograd on a CPU the plain path runs
         attn(x, rpb())
-    attn(x, rpb(), query_index=torch.tensor([[0, 3], [1, 5]]))
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            attn(x, rpb())
+        attn(x, rpb(), query_index=torch.tensor([[0, 3], [1, 5]]))
     assert seen == [(torch.float32, True, torch.float32),
                     (torch.bfloat16, True, torch.bfloat16),
                     (torch.float32, True, torch.float32)]
+
+
+@pytest.mark.parametrize('amp', [False, True])
+def test_cpu_training_attention_skips_sdpa_math_fallback(monkeypatch, amp):
+    """With autograd on a CPU and a bias, SDPA would run its slow math
+    kernel: the plain path runs instead, with SDPA's values and bias
+    gradients (fp32: 1e-5; bf16 autocast: a few bf16 ulps)."""
+    torch.manual_seed(0)
+    attn = Attention(24, 3).eval()
+    with torch.no_grad():
+        attn.q_bias.normal_()
+        attn.v_bias.normal_()
+    rpb = RelativePositionBias((4, 4), 3)
+    table = rpb.relative_position_bias_table
+    with torch.no_grad():
+        table.normal_()
+    x = torch.randn(2, 17, 24)
+    real = F.scaled_dot_product_attention
+    calls = []
+    monkeypatch.setattr(F, 'scaled_dot_product_attention',
+                        lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    with torch.autocast('cpu', dtype=torch.bfloat16, enabled=amp):
+        out = attn(x, rpb())
+        assert calls == []  # not SDPA
+        ref = _sdpa_attention(attn, x, rpb())
+        assert calls == [1]
+    g, = torch.autograd.grad(out.float().sum(), table)
+    g_ref, = torch.autograd.grad(ref.float().sum(), table)
+    tol = dict(rtol=2**-6, atol=3e-2) if amp else dict(rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.float(), ref.float(), **tol)
+    torch.testing.assert_close(g, g_ref, **(dict(rtol=2**-5, atol=0.1)
+                                           if amp else tol))
+
+
+def _sdpa_attention(attn, x, bias):
+    """Attention.forward's fused path, always through SDPA."""
+    B, N, C = x.shape
+    qkv = F.linear(x, attn.qkv.weight, torch.cat(
+        (attn.q_bias, torch.zeros_like(attn.v_bias), attn.v_bias)))
+    q, k, v = qkv.reshape(B, N, 3, attn.num_heads,
+                          attn.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+    y = F.scaled_dot_product_attention(q, k, v,
+                                       attn_mask=bias.to(q.dtype)[None])
+    return attn.proj(y.transpose(1, 2).reshape(B, N, C))
