@@ -11,5 +11,6 @@ from mmpretrain.utils import register_all_modules as _register_mmpretrain
 
 _register_mmpretrain(init_default_scope=False)
 
-from . import datasets, engine, evaluation, models  # noqa: F401,E402
+from . import (datasets, engine, evaluation, models,  # noqa: F401,E402
+               visualization)
 from .version import __version__  # noqa: F401,E402

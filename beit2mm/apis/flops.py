@@ -5,6 +5,7 @@ and ``tools/analysis_tools/get_flops.py``. The counter sees the matrix
 products (linear layers, attention, convolutions) and counts a
 multiply-add as 2 FLOPs; elementwise ops, norms and softmax are not counted.
 """
+import copy
 from typing import Callable
 
 import torch
@@ -48,18 +49,29 @@ def input_size(cfg, kind: str) -> int:
 def backbone_flops(config, size=None, cfg_options=None,
                    device: str = 'cpu') -> dict:
     """GFLOPs (2 per multiply-add) and parameters of the backbone forward of
-    any beit2mm config on one (1, 3, size, size) image: the student ViT of a
-    pretraining config, the tokenizer's encoder of a VQ-KD config, the
+    any beit2mm config on one (1, 3, size, size) image (default: the
+    config's input size; another size builds the model for it): the
+    student ViT of a pretraining config, the tokenizer's encoder of a VQ-KD config, the
     backbone of a classifier or segmentor (without necks and heads; random
     weights, nothing downloaded).
 
     Returns dict(kind, input_shape, gflops, gmacs, params_m)."""
-    from .inference import init_model
     import warnings
+
+    from mmengine.config import Config
+
+    from .inference import _kind, init_model
+    cfg = Config.fromfile(config) if not isinstance(config, Config) \
+        else copy.deepcopy(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if size:  # build the model for that input size
+        key = 'model.img_size' if _kind(cfg) == 'tokenizer' \
+            else 'model.backbone.img_size'
+        cfg.merge_from_dict({key: size})
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # 'no checkpoint, random init'
-        model = init_model(config, None, device=device,
-                           cfg_options=cfg_options)
+        model = init_model(cfg, None, device=device)
     size = size or input_size(model.cfg, model.kind)
     backbone = model.backbone
     x = torch.zeros(1, 3, size, size, device=device)

@@ -228,3 +228,41 @@ def train_time(scalars: Dict[str, Series]) -> dict:
     if 'data_time' in scalars:
         out['data_mean_s'] = float(scalars['data_time'][1].mean())
     return out
+
+
+def reference_from_runs(runs: Dict[str, Dict[str, Series]], name: str,
+                        description: str, source: str,
+                        keys: Optional[Sequence[str]] = None,
+                        digits: int = 5) -> dict:
+    """A reference (the format above) from runs' scalars: one curve per run
+    and key (``keys`` or :func:`default_keys`), values to ``digits``
+    significant digits; a key logged once becomes a level."""
+    curves, levels = [], []
+    for run, scalars in runs.items():
+        for key in keys or default_keys(scalars):
+            if key not in scalars:
+                continue
+            xs, ys = scalars[key]
+            ys = [float(f'{v:.{digits}g}') for v in ys]
+            if len(xs) > 1:
+                curves.append(dict(run=run, key=key,
+                                   x=[float(f'{v:g}') for v in xs], y=ys,
+                                   source=source))
+            else:
+                levels.append(dict(run=run, key=key, value=ys[0],
+                                   label=f'{run} at {xs[0]:g}',
+                                   source=source))
+    return dict(name=name, description=description, curves=curves,
+                levels=levels)
+
+
+def dump_reference(ref: dict, path: str) -> None:
+    """Write a reference file, one curve / level per line (readable diffs)."""
+    head = {k: v for k, v in ref.items() if k not in ('curves', 'levels')}
+    parts = [json.dumps(head, indent=1)[:-2]]
+    for field in ('curves', 'levels'):
+        rows = ',\n  '.join(json.dumps(r) for r in ref.get(field, []))
+        parts.append(f',\n "{field}": [\n  {rows}\n ]' if rows
+                     else f',\n "{field}": []')
+    with open(path, 'w') as f:
+        f.write(''.join(parts) + '\n}\n')

@@ -6,6 +6,8 @@ mmengine's <work_dir>/<timestamp>/vis_data/scalars.json.
         [--keys loss mim_acc_1] [--reference demo[:RUN] ...] [--out F.png]
     python tools/analysis_tools/analyze_logs.py list WORK_DIR
     python tools/analysis_tools/analyze_logs.py cal_train_time WORK_DIR
+    python tools/analysis_tools/analyze_logs.py save_reference WORK_DIR [...] \
+        --legend RUN [...] --out REF.json --description TEXT --source TEXT
 
 References are docs/reference_curves/*.json (by name) or any file of that
 format: 'demo' (the `make demo` VQ-KD and pretraining runs, runs 'vqkd' /
@@ -22,7 +24,7 @@ import sys
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('task', choices=['plot_curve', 'list',
-                                         'cal_train_time'])
+                                         'cal_train_time', 'save_reference'])
     parser.add_argument('logs', nargs='+',
                         help='work dirs, timestamp folders or scalars.json')
     parser.add_argument('--keys', nargs='+', help='scalars to plot '
@@ -34,6 +36,10 @@ def parse_args(argv=None):
                         help='x axis: iteration or epoch')
     parser.add_argument('--title')
     parser.add_argument('--out', default='work_dirs/curves.png')
+    parser.add_argument('--description', default='',
+                        help='save_reference: what the runs are')
+    parser.add_argument('--source', default='',
+                        help='save_reference: where the numbers come from')
     return parser.parse_args(argv)
 
 
@@ -64,6 +70,17 @@ def main(argv=None):
     if args.task == 'cal_train_time':
         for lab, scalars in runs.items():
             print(f'{lab}: {json.dumps(L.train_time(scalars))}')
+        return 0
+    if args.task == 'save_reference':
+        if not (args.description and args.source):
+            raise SystemExit('save_reference needs --description and '
+                             '--source (every reference number is cited)')
+        name = osp.splitext(osp.basename(args.out))[0]
+        ref = L.reference_from_runs(runs, name, args.description,
+                                    args.source, args.keys)
+        L.dump_reference(ref, args.out)
+        print(f'{args.out}: {len(ref["curves"])} curves, '
+              f'{len(ref["levels"])} levels')
         return 0
     keys = args.keys or sorted(set().union(
         *[set(L.default_keys(s)) for s in runs.values()]))
