@@ -21,9 +21,11 @@ Images per second per core of the VQ-KD and the BEiT v2 pretraining
 
 One process, one thread (torch, OpenCV), images per CPU-second of that
 thread (``time.thread_time``: on a shared machine wall time mostly measures
-the other processes), the pipelines interleaved image by image (rotating order, same seed per image) over the same files; medians
-over rounds, ``speedup`` = median over rounds of (our images/s / theirs). ``--workers N`` also times
-a ``DataLoader`` with N single-threaded workers per pipeline. Without
+the other processes), the pipelines interleaved image by image (rotating
+order, same seed per image) over the same files; medians over rounds,
+``speedup`` = median over rounds of (our images/s / theirs). ``--workers N``
+also times a ``DataLoader`` with N single-threaded workers per pipeline
+(wall clock). Without
 ``--data`` it writes photo-like JPEGs (smooth content, 500 x 375, quality
 90: the size and format of typical ImageNet files). One JSON line per
 result on stdout.
