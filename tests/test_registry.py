@@ -40,7 +40,9 @@ def test_public_transform_name():
     ('TRANSFORMS', 'PackInputs', 'mmpretrain.'),
     ('METRICS', 'Accuracy', 'mmpretrain.'),
     ('HOOKS', 'CheckpointHook', 'mmengine.'),
-    ('OPTIM_WRAPPERS', 'AmpOptimWrapper', 'mmengine.'),
+    # our AMP wrapper replaces mmengine's everywhere (CPU and bf16 support)
+    ('OPTIM_WRAPPERS', 'AmpOptimWrapper', 'beit2mm.compat.amp'),
+    ('OPTIM_WRAPPERS', 'OptimWrapper', 'mmengine.'),
     ('DATA_SAMPLERS', 'InfiniteSampler', 'mmengine.'),
 ])
 def test_parent_names_resolve_through_our_registries(registry, name, origin):

@@ -5,7 +5,7 @@ process through ``tools/train.py``'s ``main``; the command lines themselves
 run as subprocesses with a timeout.
 """
 import glob
-import importlib.util
+import importlib
 import json
 import os
 import os.path as osp
@@ -39,11 +39,7 @@ def _restore_default_scope():
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'beit2mm_tools_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f'beit2mm.tools.{name}')
 
 
 def _data_options(root):
@@ -197,7 +193,9 @@ def test_train_py_arguments():
 def test_slurm_environment_maps_to_torch_distributed(monkeypatch):
     from beit2mm.engine import launch
     for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_PORT'):
-        monkeypatch.delenv(key, raising=False)
+        # setenv first, so that the values _slurm_env sets are undone too
+        monkeypatch.setenv(key, '')
+        monkeypatch.delenv(key)
     monkeypatch.setenv('SLURM_PROCID', '5')
     monkeypatch.setenv('SLURM_NTASKS', '8')
     monkeypatch.setenv('SLURM_LOCALID', '1')

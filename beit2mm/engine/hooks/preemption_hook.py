@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from mmengine.dist import (all_reduce, barrier, get_rank, get_world_size,
                            is_main_process)
-from mmengine.hooks import Hook
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.runner import EpochBasedTrainLoop
 
 from beit2mm.datasets.samplers import ResumableSampler
@@ -104,6 +104,7 @@ class PreemptionHook(Hook):
         self._events = _test_events()
         self._sampler_state: Optional[dict] = None
         self._shifted_loop = None
+        self._active = True
 
     # signals -------------------------------------------------------------
     def _handle(self, signum, frame) -> None:
@@ -142,6 +143,14 @@ class PreemptionHook(Hook):
     def before_train(self, runner) -> None:
         self._ckpt_hook = next((h for h in runner.hooks
                                 if isinstance(h, SafeCheckpointHook)), None)
+        self._active = self._ckpt_hook is not None or not any(
+            isinstance(h, CheckpointHook) for h in runner.hooks)
+        if not self._active:  # checkpoints switched off: nothing to save
+            runner.logger.warning(
+                'PreemptionHook is off: the run writes no checkpoints '
+                '(default_hooks.checkpoint=None), so a signal ends it as '
+                'usual.')
+            return
         if self._ckpt_hook is None:
             raise RuntimeError(
                 'PreemptionHook writes its checkpoints through '
@@ -161,6 +170,8 @@ class PreemptionHook(Hook):
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
+        if not self._active:
+            return
         step = runner.iter + 1
         self._test_signal('train', step)
         if self._agreed_stop():
