@@ -3,7 +3,7 @@ with its model shrunk; the 200-class logit restriction (hand-made logits and
 a tools/test.py run); pretraining without patch aggregation; the VQ-KD
 encoder as a fine-tuning backbone; per-epoch codebook statistics."""
 import glob
-import importlib.util
+import importlib
 import os
 import os.path as osp
 from types import SimpleNamespace
@@ -112,11 +112,7 @@ def test_subset_lists_and_folder_names(tmp_path):
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'beit2mm_{name}_tool', osp.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f'beit2mm.tools.{name}')
 
 
 def test_robustness_config_tests_on_wnid_folders(tmp_path):
@@ -264,3 +260,14 @@ def test_codebook_hook_logs_each_epoch_once():
     assert hub.get_scalar('train/codebook_usage').current() == 25.
     hook.after_train_epoch(runner)
     assert hub.get_scalar('train/epoch_codebook_usage').current() == 12.5
+
+
+# ------------------------------------------------ architectures as data
+def test_huge_patch14_student_builds_with_the_official_size():
+    from beit2mm.models.backbones import BEiTv2ViT
+    with torch.device('meta'):  # no memory, no init
+        m = BEiTv2ViT(arch='huge', patch_size=14, with_mask_token=True)
+    assert m.patch_resolution == (16, 16)
+    assert (m.embed_dims, m.num_layers, m.num_heads) == (1280, 32, 16)
+    # official beit_huge_patch14_224: about 632M parameters with its head
+    assert 628e6 < sum(p.numel() for p in m.parameters()) < 633e6
