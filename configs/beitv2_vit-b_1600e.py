@@ -12,9 +12,7 @@ tokenizer_ckpt = 'checkpoints/vqkd_encoder_base_decoder_3x768x12_clip-d5036aa7.p
 # DINO-distilled instead:
 # tokenizer_ckpt = 'checkpoints/vqkd_encoder_base_decoder_1x768x12_dino-663c55d7.pth'  # noqa
 
-model = dict(
-    backbone=dict(drop_path_rate=0.1),
-    neck=dict(drop_path_rate=0.1),
-    tokenizer_ckpt=tokenizer_ckpt)
+model = dict(backbone=dict(drop_path_rate=0.1),  # the neck's too
+             tokenizer_ckpt=tokenizer_ckpt)
 
 randomness = dict(seed=0, diff_rank_seed=True)

@@ -342,14 +342,7 @@ def _official_forward(sd, x, mask, heads, early, depth, eps=1e-6):
 @pytest.mark.parametrize('shared_lm_head', [True, False])
 def test_official_checkpoint_converter_reproduces_logits(tmp_path,
                                                          shared_lm_head):
-    import importlib.util
-    import os.path as osp
-    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    spec = importlib.util.spec_from_file_location(
-        'beitv2_official_to_beit2mm',
-        osp.join(root, 'tools/convert/beitv2_official_to_beit2mm.py'))
-    conv = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(conv)
+    from beit2mm.tools.convert import beitv2_official_to_beit2mm as conv
 
     # an official-style checkpoint with random weights (all non-trivial)
     torch.manual_seed(0)

@@ -2,7 +2,7 @@
 every entry point (converters, tokenizer loader, --trust rewriter), with
 weights_only=True."""
 import argparse
-import importlib.util
+import importlib
 import os.path as osp
 import subprocess
 import sys
@@ -27,11 +27,7 @@ VIT = dict(embed_dims=D, num_layers=L, num_heads=H, mlp_ratio=2.,
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(ROOT, 'tools', 'convert', name + '.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return importlib.import_module(f'beit2mm.tools.convert.{name}')
 
 
 # -- what the official scripts write ----------------------------------------

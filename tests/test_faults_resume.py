@@ -11,7 +11,7 @@ kill lands before the next checkpoint); then
 path 0.1, so it also needs the torch RNG restored (RNGStateHook).
 """
 import glob
-import importlib.util
+import importlib
 import json
 import os
 import os.path as osp
@@ -102,7 +102,7 @@ train_pipeline = [
 # the checkpoint at KILL_AFTER is done, waits for the test's SIGKILL (so the
 # kill lands after that checkpoint, with unsaved progress in memory).
 DRIVER = '''
-import importlib.util, os, sys, time
+import os, sys, time
 root, stall_after = sys.argv[1], int(sys.argv[2])
 sys.path.insert(0, root)
 import beit2mm  # noqa
@@ -125,10 +125,7 @@ import json
 Config.pretty_text = property(
     lambda self: json.dumps(self.to_dict(), default=str))
 
-spec = importlib.util.spec_from_file_location(
-    'faults_train', os.path.join(root, 'tools', 'train.py'))
-train = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(train)
+from beit2mm.tools import train
 merge = train.merge_args
 
 def merge_args(cfg, args):
@@ -143,11 +140,7 @@ train.main(sys.argv[3:])
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'beit2mm_tools_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f'beit2mm.tools.{name}')
 
 
 def _start(cmd):

@@ -54,8 +54,9 @@ def test_lr_scales_and_weight_decay_by_hand():
         'backbone.blocks.0.attn.q_bias': (BASE_LR / 8, 0.),
         'backbone.blocks.0.gamma_1': (BASE_LR / 8, 0.),
         'backbone.blocks.0.norm1.weight': (BASE_LR / 8, 0.),
+        # decayed: only 1-D, biases and the backbone's no_weight_decay()
         'backbone.blocks.0.rel_pos_bias.relative_position_bias_table':
-        (BASE_LR / 8, 0.),
+        (BASE_LR / 8, WD),
         'backbone.blocks.1.mlp.fc1.weight': (BASE_LR / 4, WD),
         'backbone.blocks.2.mlp.fc2.weight': (BASE_LR / 2, WD),
         'backbone.blocks.2.mlp.fc2.bias': (BASE_LR / 2, 0.),
@@ -74,10 +75,15 @@ def test_lr_scales_and_weight_decay_by_hand():
 def test_no_decay_names_configurable_and_official_table_decay():
     # official fine-tuning decays the tables (skip list = cls_token,
     # pos_embed; --disable_weight_decay_on_rel_pos_bias is off by default)
-    got = _per_param(_build(_classifier(),
-                            no_decay_names=['cls_token', 'pos_embed']))
     key = 'backbone.blocks.2.rel_pos_bias.relative_position_bias_table'
+    got = _per_param(_build(_classifier()))
     assert got[key] == (pytest.approx(BASE_LR / 2), WD)
+    assert got['backbone.cls_token'][1] == 0.  # BEiTv2ViT.no_weight_decay
+    # a config's list replaces the model's (the segmentation recipe: [])
+    got = _per_param(_build(_classifier(), no_decay_names=[]))
+    assert got['backbone.cls_token'][1] == WD
+    got = _per_param(_build(_classifier(), no_decay_names=['rel_pos_bias']))
+    assert got[key][1] == 0.
     got = _per_param(_build(_classifier(), no_decay_1d=False))
     assert got['backbone.blocks.0.attn.q_bias'][1] == WD
 
@@ -123,9 +129,23 @@ def test_clear_errors():
             paramwise_cfg=dict(layer_decay_rate=1.5)))
 
 
-def test_step_runs():
+def test_step_applies_each_groups_lr():
+    """One SGD step moves every parameter by exactly its group's lr times
+    its gradient (weight decay off): the scales reach the optimizer."""
     model = _classifier()
-    ow = _build(model)
-    x = torch.randn(2, 3, 16, 16)
-    loss = model.extract_feat(x)[0].sum()
-    ow.update_params(loss)
+    ow = build_optim_wrapper(model, dict(
+        optimizer=dict(type='SGD', lr=BASE_LR, weight_decay=0.),
+        constructor='beit2mm.LayerDecayOptimWrapperConstructor',
+        paramwise_cfg=dict(layer_decay_rate=0.5)))
+    lrs = _per_param(ow)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    loss = model.extract_feat(torch.randn(2, 3, 16, 16))[0].pow(2).sum()
+    loss.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()
+             if p.grad is not None}
+    ow.step()
+    assert grads
+    for n, p in model.named_parameters():
+        if n in grads:
+            torch.testing.assert_close(before[n] - lrs[n][0] * grads[n],
+                                       p.detach())

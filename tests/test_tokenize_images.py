@@ -1,7 +1,6 @@
 """tools/tokenize_images.py on dataset-like folders: one output per image
 (clashing names), bad files skipped and listed, resume after a kill, and two
 torchrun ranks (gloo) sharing the files."""
-import importlib.util
 import io
 import json
 import os
@@ -48,11 +47,8 @@ def tok(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location(
-        'tok_tool', os.path.join(ROOT, 'tools/tokenize_images.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from beit2mm.tools import tokenize_images
+    return tokenize_images
 
 
 def _save(path, seed, size=(40, 48), fmt=None):

@@ -154,7 +154,6 @@ def to_official(state):
 
 
 def test_official_checkpoint_converts_to_the_same_tokens(tmp_path, teacher):
-    import importlib.util
     m = _model(teacher).train()
     m(_images(), mode='loss')
     m.eval()
@@ -168,10 +167,7 @@ def test_official_checkpoint_converts_to_the_same_tokens(tmp_path, teacher):
                           m.decode(m.quantize(m.encode(x)).z_q), atol=1e-6)
     assert tok.quantize._initted
     # the command-line converter writes a checkpoint that loads strictly
-    spec = importlib.util.spec_from_file_location(
-        'conv', 'tools/convert/vqkd_official_to_beit2mm.py')
-    conv = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(conv)
+    from beit2mm.tools.convert import vqkd_official_to_beit2mm as conv
     conv.main([str(tmp_path / 'off.pth'), str(tmp_path / 'conv.pth')])
     saved = torch.load(tmp_path / 'conv.pth', weights_only=True)
     assert not any(k.startswith(('teacher', 'scaling'))
@@ -224,7 +220,6 @@ def test_bad_config_fails_early(teacher):
 
 
 def test_tokenize_tool_writes_ids_and_pictures(tmp_path, teacher):
-    import importlib.util
 
     import numpy as np
     from PIL import Image
@@ -242,10 +237,7 @@ def test_tokenize_tool_writes_ids_and_pictures(tmp_path, teacher):
     for i in range(2):  # 40 x 48: resized to 32 on the short side + crop
         Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)) \
             .save(img_dir / f'im{i}.png')
-    spec = importlib.util.spec_from_file_location('tok_tool',
-                                                  'tools/tokenize_images.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from beit2mm.tools import tokenize_images as tool
     out = tmp_path / 'out'
     tool.main([str(tmp_path / 'cfg.py'), str(tmp_path / 'tok.pth'),
                str(img_dir), '--out-dir', str(out), '--show'])

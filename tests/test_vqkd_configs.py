@@ -42,8 +42,7 @@ def test_official_recipe_and_only_the_teacher_differs():
     # official: lr = 5e-5 x total batch / 128, always applied
     assert ow.optimizer == dict(type='AdamW', lr=5e-5, betas=(0.9, 0.99),
                                 weight_decay=1e-4)
-    assert ow.paramwise_cfg.norm_decay_mult == 0
-    assert ow.paramwise_cfg.bias_decay_mult == 0
+    assert ow.constructor == 'beit2mm.LayerDecayOptimWrapperConstructor'
     assert c.auto_scale_lr == dict(base_batch_size=128, enable=True)
     assert c.train_dataloader.batch_size * 8 == 512
     warm, cos = c.param_scheduler
@@ -94,11 +93,7 @@ def _effective_lr(cfg, world_size, batch_size):
 def test_lr_scales_with_total_batch_by_default():
     """lr = 5e-5 x total batch / 128 without --auto-scale-lr, as the
     official script; tools/train.py keeps auto_scale_lr enabled."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'beit2mm_train_tool', osp.join(ROOT, 'tools', 'train.py'))
-    train_tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_tool)
+    from beit2mm.tools import train as train_tool
     for name, path in FULL.items():
         args = train_tool.parse_args([osp.join(ROOT, path)])
         cfg = train_tool.merge_args(_cfg(path), args)

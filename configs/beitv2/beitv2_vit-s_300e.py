@@ -6,5 +6,4 @@
 #   tools/dist_train.sh configs/beitv2/beitv2_vit-s_300e.py 8
 _base_ = '../beitv2_vit-b_300e.py'
 
-model = dict(backbone=dict(arch='small'), neck=dict(arch='small'),
-             head=dict(embed_dims=384))
+model = dict(backbone=dict(arch='small'))  # the neck and head follow

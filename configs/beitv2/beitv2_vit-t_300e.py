@@ -6,5 +6,4 @@
 #   tools/dist_train.sh configs/beitv2/beitv2_vit-t_300e.py 8
 _base_ = '../beitv2_vit-b_300e.py'
 
-model = dict(backbone=dict(arch='tiny'), neck=dict(arch='tiny'),
-             head=dict(embed_dims=192))
+model = dict(backbone=dict(arch='tiny'))  # the neck and head follow

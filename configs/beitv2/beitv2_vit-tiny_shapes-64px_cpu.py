@@ -17,17 +17,18 @@ data_root = 'data/shapes/cls'
 img_size = 64
 patch_size = 8
 num_codes = 128
-arch = dict(_delete_=True, embed_dims=96, num_layers=4, num_heads=3,
-            mlp_ratio=4., layer_scale_init_value=0.1)
 
 model = dict(
-    backbone=dict(arch=arch, img_size=img_size, patch_size=patch_size),
-    neck=dict(arch=arch, early_layers=3),
-    head=dict(embed_dims=96, num_codes=num_codes),
+    # the neck's arch and the head's width follow the backbone
+    backbone=dict(arch=dict(_delete_=True, embed_dims=96, num_layers=4,
+                            num_heads=3, mlp_ratio=4.,
+                            layer_scale_init_value=0.1),
+                  img_size=img_size, patch_size=patch_size),
+    neck=dict(early_layers=3),
+    head=dict(num_codes=num_codes),
     # the tiny VQ-KD tokenizer (encoder + quantizer; decoder not needed)
     tokenizer=dict(
-        arch=dict(_delete_=True,
-                  encoder=dict(embed_dims=96, num_layers=4, num_heads=3),
+        arch=dict(encoder=dict(embed_dims=96, num_layers=4, num_heads=3),
                   decoder=dict(embed_dims=96, num_layers=1, num_heads=3)),
         img_size=img_size, patch_size=patch_size, num_codes=num_codes),
     # the work dir of the tiny VQ-KD run: its last checkpoint is used

@@ -7,11 +7,10 @@
 _base_ = [
     '../_base_/models/beitv2_vit-b_cls.py',
     '../_base_/datasets/imagenet_finetune.py',
-    '../_base_/schedules/beitv2_finetune_100e.py',
+    '../_base_/schedules/beitv2_finetune_50e.py',
     '../_base_/default_runtime.py',
 ]
 
-lr = 5e-4
 model = dict(
     backbone=dict(
         arch='large',  # layer scale 1e-5 (arch_zoo), as pretrained
@@ -20,17 +19,7 @@ model = dict(
             checkpoint='work_dirs/beitv2_vit-l_300e/epoch_300.pth')),
     head=dict(in_channels=1024))
 
-optim_wrapper = dict(
-    optimizer=dict(lr=lr),
-    paramwise_cfg=dict(layer_decay_rate=0.8))
-
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min_ratio=1e-6 / lr, by_epoch=True,
-         begin=5, end=50, convert_to_iter_based=True),
-]
-train_cfg = dict(max_epochs=50)
+optim_wrapper = dict(paramwise_cfg=dict(layer_decay_rate=0.8))
 
 default_hooks = dict(
     checkpoint=dict(interval=1, max_keep_ckpts=2, save_best='auto'))

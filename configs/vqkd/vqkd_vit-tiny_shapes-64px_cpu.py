@@ -67,7 +67,7 @@ max_epochs = 6
 optim_wrapper = dict(_delete_=True, type='OptimWrapper',
                      optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.99),
                                     weight_decay=1e-4),
-                     paramwise_cfg={{_base_.optim_wrapper.paramwise_cfg}})
+                     constructor={{_base_.optim_wrapper.constructor}})
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True),

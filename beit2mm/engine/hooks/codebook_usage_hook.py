@@ -7,6 +7,8 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
+from beit2mm.models.quantizers.norm_ema_quantizer import (NormEMAQuantizer,
+                                                         usage_from_counts)
 from beit2mm.registry import HOOKS
 
 
@@ -53,7 +55,6 @@ class CodebookUsageHook(Hook):
 
     @staticmethod
     def _quantizers(runner):
-        from beit2mm.models.quantizers import NormEMAQuantizer
         model = runner.model.module if is_model_wrapper(runner.model) \
             else runner.model
         return [(name, m) for name, m in model.named_modules()
@@ -65,8 +66,6 @@ class CodebookUsageHook(Hook):
         if not (self.every_n_train_iters(runner, self.interval)
                 or self.is_last_train_iter(runner)):
             return
-        from beit2mm.models.quantizers.norm_ema_quantizer import \
-            usage_from_counts
         quantizers = self._quantizers(runner)
         for name, q in quantizers:
             suffix = '' if len(quantizers) == 1 else f'/{name}'
@@ -81,8 +80,6 @@ class CodebookUsageHook(Hook):
     def after_train_epoch(self, runner) -> None:
         if not self.by_epoch:
             return
-        from beit2mm.models.quantizers.norm_ema_quantizer import \
-            usage_from_counts
         quantizers = self._quantizers(runner)
         for name, q in quantizers:
             # counts since the last interval reading stay in the quantizer

@@ -10,10 +10,18 @@ forward pass, after the whole run has been set up on every GPU.
 """
 from typing import List, Optional, Sequence, Tuple
 
+from mmcv.transforms import CenterCrop
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-from mmengine.runner import BaseLoop
+from mmpretrain.datasets.transforms import (EfficientNetCenterCrop,
+                                            EfficientNetRandomCrop,
+                                            RandomResizedCrop)
 
+from beit2mm.datasets.transforms import (BlockwiseMaskGenerator,
+                                         FusedRandomResizedCrop,
+                                         TwoViewRandomResizedCrop)
+from beit2mm.models.backbones import BEiTv2ViT
+from beit2mm.models.tokenizers import VQKDTokenizer
 from beit2mm.registry import HOOKS
 
 
@@ -43,31 +51,29 @@ def _output_sizes(transforms) -> Tuple[Optional[tuple], Optional[tuple],
     the last crop / resize-to-size transform decides the image size."""
     size = second = mask = None
     for t in transforms:
-        name = type(t).__name__
-        if name == 'TwoViewRandomResizedCrop':
+        if isinstance(t, TwoViewRandomResizedCrop):
             size, second = _hw(t.scale), _hw(t.second_scale)
-        elif name == 'FusedRandomResizedCrop':
+        elif isinstance(t, FusedRandomResizedCrop):
             size = _hw(t.scale)
             second = _hw(t.second_scale) if t.second_scale else None
-        elif name in ('RandomResizedCrop', 'EfficientNetRandomCrop'):
+        elif isinstance(t, (RandomResizedCrop, EfficientNetRandomCrop)):
             size = _hw(getattr(t, 'scale', None))
-        elif name in ('CenterCrop', 'EfficientNetCenterCrop'):
+        elif isinstance(t, (CenterCrop, EfficientNetCenterCrop)):
             size = _hw(getattr(t, 'crop_size', None))
-        elif name == 'BlockwiseMaskGenerator':
+        elif isinstance(t, BlockwiseMaskGenerator):
             mask = t
     return size, second, mask
 
 
 def _check(model, transforms, split: str) -> List[str]:
-    # only our ViT: it has a fixed patch grid (shared relative position
-    # bias) and rejects other sizes; other backbones may resize on the fly
-    from beit2mm.models.backbones import BEiTv2ViT
     size, second, mask = _output_sizes(transforms)
     errors = []
     backbone = getattr(model, 'backbone', None)
     tokenizer = getattr(model, 'tokenizer', None)
-    if type(model).__name__ == 'VQKDTokenizer':
+    if isinstance(model, VQKDTokenizer):
         backbone, tokenizer = model.encoder, None
+    # only our ViT: it has a fixed patch grid (shared relative position
+    # bias) and rejects other sizes; other backbones may resize on the fly
     if not isinstance(backbone, BEiTv2ViT):
         backbone = None
     if backbone is not None and size is not None:
@@ -110,13 +116,15 @@ class ConfigCheckHook(Hook):
 
     priority = 'VERY_HIGH'
 
-    def before_run(self, runner) -> None:
+    def before_train(self, runner) -> None:
+        # Runner.train() has built both loops by now (before_run also runs
+        # for test-only runs, where runner.train_loop would build one)
         model = runner.model.module if is_model_wrapper(runner.model) \
             else runner.model
         errors = []
-        for split, loop in (('train', runner._train_loop),
-                            ('val', runner._val_loop)):
-            if isinstance(loop, BaseLoop):
+        for split, loop in (('train', runner.train_loop),
+                            ('val', runner.val_loop)):
+            if loop is not None:
                 errors += _check(model, _transforms(loop), split)
         if errors:
             raise ValueError('config mistakes found before training:\n  - ' +

@@ -9,8 +9,13 @@ the classifier or the segmentation heads) and its learning rate is
 
 as in the official ``run_class_finetuning.py`` (``LayerDecayValueAssigner``).
 Weight decay is switched off for 1-D parameters (norms, layer scale gammas,
-q/v biases), biases and parameters whose name contains one of
-``no_decay_names``.
+q/v biases), biases and the model's own skip list: as timm's
+``optim_factory``, every module that defines ``no_weight_decay()`` names its
+exempt parameters (the outermost such module decides for its sub-tree, names
+relative to it), e.g. ``BEiTv2ViT`` -> {pos_embed, cls_token} and
+``VQKDTokenizer`` its official list. A config's ``no_decay_names`` replaces
+that list (substrings of the full names). With ``layer_decay_rate`` 1 (the
+default) no layer ids are needed, so the same rule serves pretraining.
 
 The constructor never parses parameter names itself: the layer id comes from
 ``model.get_layer_id(name, prefix)`` if the model has one, else from
@@ -35,8 +40,8 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
 
     - ``layer_decay_rate`` (float, default 1.0): the decay ``rate`` in (0, 1].
     - ``no_decay_names`` (sequence of str): a parameter whose name contains
-      one of these gets no weight decay. Default: the tokens, the absolute
-      position embedding and the relative position bias tables.
+      one of these gets no weight decay. Default (None): the names given by
+      the model's ``no_weight_decay()`` hooks (see the module docstring).
     - ``no_decay_1d`` (bool, default True): no weight decay on parameters
       with one dimension and on biases.
 
@@ -52,8 +57,6 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     Groups are ordered from the last layer to the first, so the logged ``lr``
     (mmengine logs the first group's) is the undecayed schedule value.
     """
-    DEFAULT_NO_DECAY = ('cls_token', 'mask_token', 'pos_embed',
-                        'relative_position_bias_table')
     KEYS = ('layer_decay_rate', 'no_decay_names', 'no_decay_1d')
 
     def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg=None):
@@ -68,16 +71,32 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         rate = float(paramwise_cfg.setdefault('layer_decay_rate', 1.0))
         if not 0 < rate <= 1:
             raise ValueError(f'layer_decay_rate must be in (0, 1], got {rate}')
-        names = paramwise_cfg.setdefault('no_decay_names',
-                                         self.DEFAULT_NO_DECAY)
+        names = paramwise_cfg.setdefault('no_decay_names', None)
         if isinstance(names, str):
             raise TypeError('no_decay_names must be a list of names, got the '
                             f'string {names!r}; write [{names!r}].')
-        paramwise_cfg['no_decay_names'] = tuple(names)
+        if names is not None:
+            paramwise_cfg['no_decay_names'] = tuple(names)
+        self._skip = frozenset()
         paramwise_cfg.setdefault('no_decay_1d', True)
         super().__init__(optim_wrapper_cfg, paramwise_cfg)
 
     # ------------------------------------------------------------ pieces
+    @staticmethod
+    def model_no_weight_decay(model: nn.Module) -> frozenset:
+        """Full parameter names exempt by the ``no_weight_decay()`` hooks of
+        ``model`` and its sub-modules (the outermost hook wins)."""
+        names, stack = set(), [('', model)]
+        while stack:
+            prefix, module = stack.pop()
+            hook = getattr(module, 'no_weight_decay', None)
+            if callable(hook):
+                names.update(prefix + n for n in hook())
+                continue
+            stack.extend((f'{prefix}{n}.', m)
+                         for n, m in module.named_children())
+        return frozenset(names)
+
     @staticmethod
     def layer_id_fn(model: nn.Module) -> Tuple[Callable[[str], int], int]:
         """``(name -> layer id, L)`` from the model's ``get_layer_id`` hook.
@@ -110,13 +129,20 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         if self.paramwise_cfg['no_decay_1d'] and (param.ndim <= 1
                                                   or name.endswith('.bias')):
             return False
-        return not any(n in name for n in self.paramwise_cfg['no_decay_names'])
+        names = self.paramwise_cfg['no_decay_names']
+        if names is None:
+            return name not in self._skip
+        return not any(n in name for n in names)
 
     # ------------------------------------------------------------ mmengine
     def add_params(self, params: List[dict], module: nn.Module,
                    prefix: str = '', **kwargs) -> None:
         """Fill ``params`` with one group per (layer id, decayed) pair."""
-        get_id, num_layers = self.layer_id_fn(module)
+        if self.paramwise_cfg['layer_decay_rate'] == 1:
+            get_id, num_layers = (lambda name: 0), 0  # one lr for all
+        else:
+            get_id, num_layers = self.layer_id_fn(module)
+        self._skip = self.model_no_weight_decay(module)
         base_wd = self.base_wd or 0.
         groups: 'OrderedDict[tuple, dict]' = OrderedDict()
         for name, param in module.named_parameters():

@@ -14,6 +14,15 @@ from ..utils.checkpoint_formats import read_last_checkpoint
 from .frozen_tokenizer import load_tokenizer, tokenizer_record
 
 
+def _fill(cfg: dict, **defaults) -> dict:
+    """``cfg`` with each of ``defaults`` set where it is missing or None."""
+    cfg = dict(cfg)
+    for key, value in defaults.items():
+        if cfg.get(key) is None:
+            cfg[key] = value
+    return cfg
+
+
 @MODELS.register_module()
 class BEiTv2(DetachedModulesMixin, BaseModel):
     """Masked image modeling on VQ-KD tokens, with patch aggregation.
@@ -46,9 +55,12 @@ class BEiTv2(DetachedModulesMixin, BaseModel):
     Args:
         backbone: :class:`BEiTv2ViT` config (``with_mask_token=True``).
         neck: :class:`BEiTv2Neck` config, or None: no patch aggregation
-            (the paper's Table 5 baseline), only the last-layer loss.
+            (the paper's Table 5 baseline), only the last-layer loss. Its
+            ``arch`` and ``drop_path_rate``, when left out (or None), are
+            the backbone's (official: one dpr for both).
         head: :class:`MIMHead` config; ``num_codes`` must equal the
-            tokenizer's vocabulary.
+            tokenizer's vocabulary; ``embed_dims`` left out (or None): the
+            backbone's width. A config thus states the model size once.
         tokenizer: a VQ-KD tokenizer config (``teacher=None`` is enough to
             compute tokens) or module with ``get_tokens`` and ``num_codes``.
         tokenizer_ckpt: the tokenizer checkpoint (ours, or an official
@@ -105,8 +117,12 @@ class BEiTv2(DetachedModulesMixin, BaseModel):
                 f'fix model.tokenizer_ckpt (e.g. --cfg-options '
                 f'model.tokenizer_ckpt=/path/to/vqkd.pth).')
         self.backbone = MODELS.build(backbone)
+        if neck is not None:
+            neck = _fill(neck, arch=backbone.get('arch', 'base'),
+                         drop_path_rate=backbone.get('drop_path_rate', 0.))
         self.neck = MODELS.build(neck) if neck is not None else None
-        self.head = MODELS.build(head)
+        self.head = MODELS.build(
+            _fill(head, embed_dims=self.backbone.embed_dims))
         self._check_parts()
         if tokenizer_ckpt is None and isinstance(tokenizer, dict):
             warnings.warn('BEiTv2: random-init tokenizer '

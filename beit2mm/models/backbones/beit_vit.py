@@ -66,14 +66,9 @@ class BEiTv2ViT(BaseModule):
         weight_init: 'pretrain' (the MIM student) or 'vit' (the VQ-KD
             encoder and decoder); see :meth:`init_weights`.
 
-    Loading a state dict (``load_state_dict``, ``init_cfg=Pretrained`` with
-    any ``prefix``) adapts the relative position bias to this backbone:
-    a shared ``rel_pos_bias`` table is copied into every block when the
-    backbone uses per-block biases (fine-tuning, segmentation), official
-    per-block names (``blocks.N.attn.relative_position_bias_table``) are
-    renamed, and every table made for another patch grid is resized with
-    :func:`beit2mm.compat.rel_pos_resize.resize_rel_pos_bias_table`
-    (see :func:`~beit2mm.models.backbones.rel_pos_loading.adapt_rel_pos_bias`).
+    Loading a state dict (any ``prefix``) adapts the relative position
+    bias: shared -> per-block copies, official names renamed, tables of
+    another grid resized (:func:`.rel_pos_loading.adapt_rel_pos_bias`).
     """
     arch_zoo = {
         'tiny': dict(embed_dims=192, num_layers=12, num_heads=3,
@@ -399,12 +394,9 @@ class BEiTv2ViT(BaseModule):
 
     # ------------------------------------------------------------ hooks
     def get_layer_id(self, param_name: str, prefix: str = '') -> int:
-        """Layer id for layer-wise lr decay: 0 for embeddings and the shared
-        bias, i+1 for block i, num_layers+1 for everything after the blocks.
-
-        ``param_name`` is relative to this module unless ``prefix`` (e.g.
-        'backbone.') is given and stripped first.
-        """
+        """Layer id for layer-wise lr decay: 0 embeddings and shared bias,
+        i+1 block i, num_layers+1 after the blocks. ``prefix`` (e.g.
+        'backbone.') is stripped from ``param_name`` first."""
         if prefix:
             if not param_name.startswith(prefix):
                 return self.num_layers + 1
@@ -415,3 +407,8 @@ class BEiTv2ViT(BaseModule):
         if param_name.startswith('blocks.'):
             return int(param_name.split('.')[1]) + 1
         return self.num_layers + 1
+
+    def no_weight_decay(self) -> set:
+        """Exempt from weight decay besides 1-D parameters and biases, as the
+        official ``no_weight_decay()`` (the bias tables and [MASK] decay)."""
+        return {'pos_embed', 'cls_token'}

@@ -330,6 +330,12 @@ class VQKDTokenizer(DetachedModulesMixin, BaseModel):
         model.load_state_dict(state, strict=True)
         return model
 
+    def no_weight_decay(self) -> set:
+        """Exempt from weight decay besides 1-D parameters and biases: the
+        official VQ-KD list (its codebook is a buffer here, never decayed)."""
+        return {f'{part}.{name}' for part in ('encoder', 'decoder')
+                for name in ('cls_token', 'pos_embed')}
+
     def checkpoint_meta(self) -> dict:
         """What our training checkpoints record (``meta['vqkd']``, written
         by ``SafeCheckpointHook``): architecture, codebook, teacher."""

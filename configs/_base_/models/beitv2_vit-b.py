@@ -2,8 +2,9 @@
 # modeling_pretrain.py beit_base_patch16_224_8k_vocab_cls_pt):
 # shared relative position bias, no absolute position embedding, layer scale
 # 0.1 (from the arch table), [MASK] token; patch aggregation from layer 9 with
-# 2 blocks; one shared 768 -> 8192 MIM head.
-drop_path_rate = 0.  # 0 for 300 epochs, 0.1 for 1600 epochs (official)
+# 2 blocks; one shared 768 -> 8192 MIM head. The neck's arch and drop path
+# rate and the head's width follow the backbone (BEiTv2 fills them in), so a
+# child config changes the model size or drop path in model.backbone only.
 
 model = dict(
     type='beit2mm.BEiTv2',
@@ -12,23 +13,22 @@ model = dict(
         arch='base',
         img_size=224,
         patch_size=16,
-        drop_path_rate=drop_path_rate,
+        drop_path_rate=0.,  # 0 for 300 epochs, 0.1 for 1600 epochs (official)
         use_abs_pos_emb=False,
         use_shared_rel_pos_bias=True,
         with_mask_token=True,
         out_type='raw'),
     neck=dict(
         type='beit2mm.BEiTv2Neck',
-        arch='base',
         num_layers=2,      # official head_layers / --shared_lm_head default
-        early_layers=9,    # official --early_layers 9 (base)
-        drop_path_rate=drop_path_rate),
-    head=dict(type='beit2mm.MIMHead', embed_dims=768, num_codes=8192,
-              shared=True),
+        early_layers=9),   # official --early_layers 9 (base)
+    head=dict(type='beit2mm.MIMHead', num_codes=8192, shared=True),
     # The frozen VQ-KD tokenizer: only its encoder and quantizer are built
-    # (teacher=None), so 1- and 3-layer-decoder checkpoints both load.
-    tokenizer=dict(type='beit2mm.VQKDTokenizer', arch='base', img_size=224,
-                   patch_size=16, num_codes=8192, code_dim=32, teacher=None),
+    # (teacher=None), so 1- and 3-layer-decoder checkpoints both load. Its
+    # architecture and codebook come from the checkpoint's meta (ours) or are
+    # VQKDTokenizer's defaults (ViT-B/16, 224 px, 8192 x 32: the official
+    # release).
+    tokenizer=dict(type='beit2mm.VQKDTokenizer', teacher=None),
     # Set by the stage config (CLIP- or DINO-distilled tokenizer).
     tokenizer_ckpt=None,
     allow_random_tokenizer=False,

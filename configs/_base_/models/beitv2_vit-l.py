@@ -5,5 +5,4 @@ _base_ = ['./beitv2_vit-b.py']
 
 model = dict(
     backbone=dict(arch='large'),
-    neck=dict(arch='large', early_layers=21),  # official --early_layers 21
-    head=dict(embed_dims=1024))
+    neck=dict(early_layers=21))  # official --early_layers 21

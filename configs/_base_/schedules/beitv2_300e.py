@@ -9,19 +9,12 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1.5e-3, betas=(0.9, 0.98), eps=1e-8,
                    weight_decay=0.05),
     clip_grad=dict(max_norm=3.0),
-    paramwise_cfg=dict(
-        # the official get_parameter_groups (optim_factory.py) with the skip
-        # list model.no_weight_decay() = {pos_embed, cls_token}
-        # (modeling_pretrain.py): no decay on 1-D parameters (norms, layer
-        # scale gammas, q/v biases), biases, cls_token and pos_embed; the
-        # mask_token and the shared relative position bias table ARE decayed
-        flat_decay_mult=0.,
-        bias_decay_mult=0.,
-        norm_decay_mult=0.,
-        custom_keys={
-            'cls_token': dict(decay_mult=0.),
-            'pos_embed': dict(decay_mult=0.),
-        }))
+    # the official get_parameter_groups (optim_factory.py): no decay on 1-D
+    # parameters (norms, layer scale gammas, q/v biases), biases and the
+    # model's no_weight_decay() (BEiTv2ViT: pos_embed, cls_token); the
+    # mask_token and the shared relative position bias table ARE decayed.
+    # No layer decay (layer_decay_rate 1, the default).
+    constructor='beit2mm.LayerDecayOptimWrapperConstructor')
 
 # The official warmup starts from 0; LinearLR needs a positive start factor.
 param_scheduler = [

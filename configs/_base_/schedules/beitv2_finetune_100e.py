@@ -10,15 +10,12 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=lr, betas=(0.9, 0.999), eps=1e-8,
                    weight_decay=0.05),
     constructor='beit2mm.LayerDecayOptimWrapperConstructor',
-    paramwise_cfg=dict(
-        # lr of block i (0-based) = lr * rate ** (L - i); embeddings
-        # rate ** (L + 1), head and fc_norm 1
-        layer_decay_rate=0.65,
-        # official skip list: 1-D parameters, biases and
-        # model.no_weight_decay() = {pos_embed, cls_token}; the per-block
-        # relative position bias tables are decayed
-        # (--disable_weight_decay_on_rel_pos_bias is off by default)
-        no_decay_names=['cls_token', 'pos_embed']))
+    # lr of block i (0-based) = lr * rate ** (L - i); embeddings
+    # rate ** (L + 1), head and fc_norm 1. No weight decay, as the official
+    # skip list: 1-D parameters, biases and the backbone's no_weight_decay()
+    # = {pos_embed, cls_token}; the per-block relative position bias tables
+    # are decayed (--disable_weight_decay_on_rel_pos_bias is off by default)
+    paramwise_cfg=dict(layer_decay_rate=0.65))
 
 # The official warmup rises linearly from 0; mmengine's LinearLR is
 # multiplicative and needs a positive start factor. The official cosine ends

@@ -1,7 +1,8 @@
 # Official VQ-KD recipe (run_vqkd_training.py, BEiT v2 appendix): AdamW, peak lr
 # 5e-5 x total batch / 128, always applied (2e-4 at 8 GPUs x 64; auto_scale_lr
-# below, on by default), betas (0.9, 0.99), weight decay 1e-4 (none
-# on norms, biases, cls token and position embeddings; the codebook is a buffer,
+# below, on by default), betas (0.9, 0.99), weight decay 1e-4 (none on 1-D
+# parameters, biases and VQKDTokenizer.no_weight_decay(): the encoder's and
+# decoder's cls token and position embeddings; the codebook is a buffer,
 # never in the optimizer), 10 linear warmup epochs from ~0, per-step cosine to
 # 1e-5, 100 epochs, no gradient clipping, AMP (the quantizer and the encoder's
 # task layer run in fp32 inside the model).
@@ -10,15 +11,7 @@ optim_wrapper = dict(
     loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=5e-5, betas=(0.9, 0.99),
                    weight_decay=1e-4),
-    paramwise_cfg=dict(
-        norm_decay_mult=0.,
-        bias_decay_mult=0.,
-        custom_keys={
-            'cls_token': dict(decay_mult=0.),
-            'pos_embed': dict(decay_mult=0.),
-            'q_bias': dict(decay_mult=0.),
-            'v_bias': dict(decay_mult=0.),
-        }))
+    constructor='beit2mm.LayerDecayOptimWrapperConstructor')  # rate 1
 
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=10,

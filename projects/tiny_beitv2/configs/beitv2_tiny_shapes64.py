@@ -26,12 +26,12 @@ arch = dict(embed_dims=embed_dims, num_layers=6, num_heads=4, mlp_ratio=4.,
 model = dict(
     backbone=dict(arch=dict(_delete_=True, **arch), img_size=img_size,
                   patch_size=patch_size),
-    neck=dict(arch=dict(_delete_=True, **arch), num_layers=2, early_layers=4),
-    head=dict(embed_dims=embed_dims, num_codes=num_codes),
+    # the neck's arch and the head's width follow the backbone
+    neck=dict(num_layers=2, early_layers=4),
+    head=dict(num_codes=num_codes),
     # must match projects/tiny_beitv2/configs/vqkd_tiny_shapes64.py
     tokenizer=dict(
-        arch=dict(_delete_=True,
-                  encoder=dict(embed_dims=96, num_layers=4, num_heads=3),
+        arch=dict(encoder=dict(embed_dims=96, num_layers=4, num_heads=3),
                   decoder=dict(embed_dims=96, num_layers=1, num_heads=3)),
         img_size=img_size, patch_size=patch_size, num_codes=num_codes),
     tokenizer_ckpt=tokenizer_ckpt)
@@ -60,7 +60,7 @@ optim_wrapper = dict(
     type='OptimWrapper', _delete_=True,
     optimizer={{_base_.optim_wrapper.optimizer}},
     clip_grad={{_base_.optim_wrapper.clip_grad}},
-    paramwise_cfg={{_base_.optim_wrapper.paramwise_cfg}})
+    constructor={{_base_.optim_wrapper.constructor}})
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=30),
     dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=False, begin=30,

@@ -64,7 +64,7 @@ test_evaluator = val_evaluator
 optim_wrapper = dict(type='OptimWrapper', _delete_=True,
                      optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.99),
                                     weight_decay=1e-4),
-                     paramwise_cfg={{_base_.optim_wrapper.paramwise_cfg}})
+                     constructor={{_base_.optim_wrapper.constructor}})
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=20),
     dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=False, begin=20,

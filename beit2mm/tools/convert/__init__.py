@@ -1,0 +1,1 @@
+"""Checkpoint converters run by ``tools/convert/<name>.py``."""

@@ -1,0 +1,64 @@
+"""Export a BEiT v2 checkpoint as an mmpretrain ``BEiTViT`` checkpoint.
+
+The shared relative position bias is copied into every layer (and resized
+with ``--img-size``), key names are mmpretrain's, and the result is
+``{'state_dict': {'backbone.<key>': ...}}`` (+ ``head.fc.*`` with
+``--with-head``), which mmpretrain's configs load with::
+
+    backbone=dict(type='BEiTViT', arch='base', use_rel_pos_bias=True,
+                  use_shared_rel_pos_bias=False, out_type=..., final_norm=...,
+                  init_cfg=dict(type='Pretrained', checkpoint=OUT,
+                                prefix='backbone.'))
+
+``final_norm=True`` uses the pretrained final norm (``ln1``); ``out_type=
+'avg_featmap'`` needs ``ln2`` (the fine-tuning ``fc_norm``), present only in
+fine-tuned checkpoints.
+
+Usage::
+
+    python tools/convert/beit2mm_to_mmpretrain.py PRETRAIN.pth OUT.pth \\
+        [--img-size 224] [--with-head]
+"""
+import argparse
+import os.path as osp
+
+import torch
+
+from beit2mm.models.utils.checkpoint_exports import to_mmpretrain
+from beit2mm.models.utils.checkpoint_formats import (backbone_state,
+                                                     load_file, patch_grid)
+
+
+def convert(src: str, dst: str, img_size: int = None,
+            with_head: bool = False) -> dict:
+    state, head = backbone_state(load_file(src), with_head=with_head)
+    window = patch_grid(state, img_size) if img_size else None
+    sd = {'backbone.' + k: v for k, v in to_mmpretrain(state, window).items()}
+    sd.update({'head.fc.' + k: v for k, v in head.items()})
+    ckpt = {'state_dict': sd, 'meta': {'converted_from': osp.basename(src)}}
+    torch.save(ckpt, dst)
+    return ckpt
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('src', help='beit2mm or official BEiT v2 checkpoint')
+    parser.add_argument('dst', help='output mmpretrain checkpoint')
+    parser.add_argument('--img-size', type=int, default=None,
+                        help='resize the bias tables for this input size '
+                        '(e.g. 384); default: keep the checkpoint grid')
+    parser.add_argument('--with-head', action='store_true',
+                        help='also export the classifier head of a '
+                        'fine-tuned checkpoint')
+    args = parser.parse_args()
+    ckpt = convert(args.src, args.dst, args.img_size, args.with_head)
+    keys = ckpt['state_dict']
+    layers = {k.split('.')[2] for k in keys
+              if k.startswith('backbone.layers.')}
+    print(f'wrote {args.dst}: {len(keys)} tensors, {len(layers)} layers, '
+          f"final_norm={'backbone.ln1.weight' in keys}, "
+          f"fc_norm(ln2)={'backbone.ln2.weight' in keys}")
+
+
+if __name__ == '__main__':
+    main()
