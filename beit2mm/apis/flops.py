@@ -51,9 +51,9 @@ def backbone_flops(config, size=None, cfg_options=None,
     """GFLOPs (2 per multiply-add) and parameters of the backbone forward of
     any beit2mm config on one (1, 3, size, size) image (default: the
     config's input size; another size builds the model for it): the
-    student ViT of a pretraining config, the tokenizer's encoder of a VQ-KD config, the
-    backbone of a classifier or segmentor (without necks and heads; random
-    weights, nothing downloaded).
+    student ViT of a pretraining config, the tokenizer's encoder of a
+    VQ-KD config, the backbone of a classifier or segmentor (without necks
+    and heads; random weights, nothing downloaded).
 
     Returns dict(kind, input_shape, gflops, gmacs, params_m)."""
     import warnings
