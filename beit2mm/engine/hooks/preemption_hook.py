@@ -143,8 +143,8 @@ class PreemptionHook(Hook):
     def before_train(self, runner) -> None:
         self._ckpt_hook = next((h for h in runner.hooks
                                 if isinstance(h, SafeCheckpointHook)), None)
-        self._active = self._ckpt_hook is not None or not any(
-            isinstance(h, CheckpointHook) for h in runner.hooks)
+        self._active = any(isinstance(h, CheckpointHook)
+                           for h in runner.hooks)
         if not self._active:  # checkpoints switched off: nothing to save
             runner.logger.warning(
                 'PreemptionHook is off: the run writes no checkpoints '
