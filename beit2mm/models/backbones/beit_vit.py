@@ -10,6 +10,7 @@ from mmengine.model import BaseModule
 
 from beit2mm.registry import MODELS
 from ..utils import RelativePositionBias, TransformerBlock, trunc_normal_
+from .frozen_stages import FrozenStagesMixin
 from .rel_pos_loading import adapt_rel_pos_bias
 
 
@@ -29,7 +30,7 @@ class BackboneOutput(NamedTuple):
 
 
 @MODELS.register_module()
-class BEiTv2ViT(BaseModule):
+class BEiTv2ViT(FrozenStagesMixin, BaseModule):
     """Vision Transformer with BEiT's options.
 
     Sizes come from ``arch_zoo`` (or a dict with the same keys).
@@ -354,38 +355,6 @@ class BEiTv2ViT(BaseModule):
             if i >= max(self.out_indices):
                 break
         return tuple(outs)
-
-    # ------------------------------------------------------------ freezing
-    def _frozen_modules(self):
-        """Modules (and loose tokens) that ``frozen_stages`` freezes."""
-        if self.frozen_stages <= 0:
-            return [], []
-        modules = [self.patch_embed, self.pos_drop]
-        if self.rel_pos_bias is not None:
-            modules.append(self.rel_pos_bias)
-        modules += list(self.blocks[:self.frozen_stages])
-        if self.frozen_stages == self.num_layers:
-            modules += [m for m in (self.norm, self.fc_norm) if m is not None]
-        tokens = [t for t in (self.cls_token, self.mask_token, self.pos_embed)
-                  if t is not None]
-        return modules, tokens
-
-    def _freeze_stages(self):
-        modules, tokens = self._frozen_modules()
-        for t in tokens:
-            t.requires_grad = False
-        for m in modules:
-            m.eval()
-            for p in m.parameters():
-                p.requires_grad = False
-
-    def train(self, mode: bool = True):
-        """Keep frozen stages in eval mode (no dropout / drop path)."""
-        super().train(mode)
-        if mode:
-            for m in self._frozen_modules()[0]:
-                m.eval()
-        return self
 
     # ------------------------------------------------------------ loading
     def _adapt_rel_pos_bias(self, state_dict, prefix, *args, **kwargs):
