@@ -27,6 +27,22 @@ if hasattr(torch.ops.aten, '_scaled_dot_product_flash_attention_for_cpu'):
         _cpu_flash_sdpa_flop
 
 
+def _onednn_linear_flop(x_shape, w_shape, *args, out_shape=None,
+                        **kwargs) -> int:
+    """oneDNN's linear (the bf16 CPU inference path of
+    ``beit2mm.models.utils.lowp_inference``): x (..., K) @ W (M, K)^T."""
+    rows = 1
+    for d in x_shape[:-1]:
+        rows *= d
+    return 2 * rows * w_shape[1] * w_shape[0]
+
+
+if hasattr(torch.ops, 'mkldnn') and hasattr(torch.ops.mkldnn,
+                                             '_linear_pointwise'):
+    CUSTOM_FLOP_MAPPING[torch.ops.mkldnn._linear_pointwise] = \
+        _onednn_linear_flop
+
+
 def step_gflop(step: Callable) -> float:
     """Matmul GFLOP of one call of ``step`` (runs it once)."""
     with FlopCounterMode(display=False,
