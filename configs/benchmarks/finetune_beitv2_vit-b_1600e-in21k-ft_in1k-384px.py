@@ -8,29 +8,16 @@ _base_ = './finetune_beitv2_vit-b_1600e-in21k-ft_in1k.py'
 
 img_size = 384
 model = dict(backbone=dict(img_size=img_size))
-# configs/_base_/datasets/imagenet_finetune.py's train pipeline at 384 px
+# configs/_base_/datasets/imagenet_finetune.py's train pipeline with a 384 px
+# crop; evaluation at 384 px without the 224 px recipe's crop_pct
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=img_size,
-         crop_ratio_range=(0.08, 1.0), backend='pillow',
-         interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='RandAugment', policies='timm_increasing', num_policies=2,
-         total_level=10, magnitude_level=9, magnitude_std=0.5,
-         hparams=dict(pad_val=[104, 116, 124],  # rounded BGR mean
-                      interpolation='bicubic')),
-    dict(type='RandomErasing', erase_prob=0.25, mode='rand',
-         min_area_ratio=0.02, max_area_ratio=1 / 3,
-         fill_color={{_base_.bgr_mean}},
-         fill_std={{_base_.bgr_std}}),
-    dict(type='PackInputs'),
+    dict(t, scale=img_size) if t.type == 'RandomResizedCrop' else t
+    for t in _base_.train_pipeline
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ResizeEdge', scale=img_size, edge='short', backend='pillow',
-         interpolation='bicubic'),
-    dict(type='CenterCrop', crop_size=img_size),
-    dict(type='PackInputs'),
+    dict(t, scale=img_size) if t.type == 'ResizeEdge' else
+    dict(t, crop_size=img_size) if t.type == 'CenterCrop' else t
+    for t in _base_.test_pipeline
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))

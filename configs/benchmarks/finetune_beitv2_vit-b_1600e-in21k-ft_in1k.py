@@ -13,10 +13,9 @@ model = dict(
     train_cfg=dict(_delete_=True))  # official --mixup 0 --cutmix 0
 optim_wrapper = dict(optimizer=dict(lr=lr),
                      paramwise_cfg=dict(layer_decay_rate=0.75))
+# 20 warmup epochs (as the base), cosine to min_lr over 30 epochs
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=20,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min_ratio=1e-6 / lr, by_epoch=True,
-         begin=20, end=30, convert_to_iter_based=True),
+    _base_.param_scheduler[0],
+    dict(_base_.param_scheduler[1], eta_min_ratio=_base_.min_lr / lr, end=30),
 ]
 train_cfg = dict(max_epochs=30)

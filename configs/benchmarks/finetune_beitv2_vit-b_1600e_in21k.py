@@ -27,11 +27,10 @@ test_cfg = None
 test_evaluator = None
 optim_wrapper = dict(optimizer=dict(lr=lr),
                      paramwise_cfg=dict(layer_decay_rate=0.75))
+# 20 warmup epochs (as the base), cosine to min_lr over 90 epochs
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=20,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min_ratio=1e-6 / lr, by_epoch=True,
-         begin=20, end=90, convert_to_iter_based=True),
+    _base_.param_scheduler[0],
+    dict(_base_.param_scheduler[1], eta_min_ratio=_base_.min_lr / lr, end=90),
 ]
 train_cfg = dict(max_epochs=90, val_interval=90)
 default_hooks = dict(checkpoint=dict(save_best=None, interval=10))

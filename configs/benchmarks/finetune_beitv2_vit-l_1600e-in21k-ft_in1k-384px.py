@@ -3,19 +3,21 @@
 # of finetune_beitv2_vit-b_1600e-in21k-ft_in1k-384px.py. Paper number for
 # this row: paper Table 7 (not recorded here).
 #   tools/dist_train.sh configs/benchmarks/finetune_beitv2_vit-l_1600e-in21k-ft_in1k-384px.py 8
-_base_ = './finetune_beitv2_vit-b_1600e-in21k-ft_in1k-384px.py'
+_base_ = './finetune_beitv2_vit-l_1600e-in21k-ft_in1k.py'
 
-lr = 7e-5
-model = dict(
-    backbone=dict(arch='large', drop_path_rate=0.25, init_cfg=dict(
-        checkpoint='work_dirs/finetune_beitv2_vit-l_1600e_in21k/epoch_90.pth')),  # noqa
-    head=dict(in_channels=1024))
-optim_wrapper = dict(optimizer=dict(lr=lr),
-                     paramwise_cfg=dict(layer_decay_rate=0.8))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min_ratio=1e-6 / lr, by_epoch=True,
-         begin=5, end=20, convert_to_iter_based=True),
+img_size = 384
+model = dict(backbone=dict(img_size=img_size))
+# configs/_base_/datasets/imagenet_finetune.py's train pipeline with a 384 px
+# crop; evaluation at 384 px without the 224 px recipe's crop_pct
+train_pipeline = [
+    dict(t, scale=img_size) if t.type == 'RandomResizedCrop' else t
+    for t in _base_.train_pipeline
 ]
-train_cfg = dict(max_epochs=20)
+test_pipeline = [
+    dict(t, scale=img_size) if t.type == 'ResizeEdge' else
+    dict(t, crop_size=img_size) if t.type == 'CenterCrop' else t
+    for t in _base_.test_pipeline
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

@@ -13,10 +13,10 @@ model = dict(
     head=dict(in_channels=1024))
 optim_wrapper = dict(optimizer=dict(lr=lr),
                      paramwise_cfg=dict(layer_decay_rate=0.8))
+# 5 warmup epochs, cosine to min_lr over 20 epochs
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min_ratio=1e-6 / lr, by_epoch=True,
-         begin=5, end=20, convert_to_iter_based=True),
+    dict(_base_.param_scheduler[0], end=5),
+    dict(_base_.param_scheduler[1], eta_min_ratio=_base_.min_lr / lr,
+         begin=5, end=20),
 ]
 train_cfg = dict(max_epochs=20)

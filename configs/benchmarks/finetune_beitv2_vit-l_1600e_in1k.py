@@ -10,9 +10,8 @@ model = dict(backbone=dict(
 
 optim_wrapper = dict(optimizer=dict(lr=lr))
 
+# the base's 5 + 45 epochs, cosine to min_lr at the new lr
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min_ratio=1e-6 / lr, by_epoch=True,
-         begin=5, end=50, convert_to_iter_based=True),
+    _base_.param_scheduler[0],
+    dict(_base_.param_scheduler[1], eta_min_ratio=_base_.min_lr / lr),
 ]

@@ -46,13 +46,11 @@ val_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix=dict(img_path='images/validation',
-                         seg_map_path='annotations/validation'),
-        reduce_zero_label=True,
-        pipeline=test_pipeline))
+    # the training set's dataset on the validation split
+    dataset=dict(train_dataloader['dataset'],
+                 data_prefix=dict(img_path='images/validation',
+                                  seg_map_path='annotations/validation'),
+                 pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])

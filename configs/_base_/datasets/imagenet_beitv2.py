@@ -5,9 +5,6 @@
 # tokenizer; 75 of 14 x 14 patches masked block-wise (official
 # masking_generator.py rules: target block area >= 16 until less remains).
 # Normalisation happens in the model's BEiTv2DataPreprocessor.
-dataset_type = 'CustomDataset'
-data_root = 'data/imagenet/'
-
 train_pipeline = [
     # grayscale / CMYK / RGBA / palette images converted, unreadable files
     # skipped and counted in the log (policy='raise' to stop instead)
@@ -44,9 +41,9 @@ train_dataloader = dict(
     sampler=dict(type='beit2mm.ResumableSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(
-        type=dataset_type,
+        type='CustomDataset',
         with_label=False,
-        data_root=data_root,
+        data_root='data/imagenet/',
         data_prefix='train',
         ann_file='',
         pipeline=train_pipeline))

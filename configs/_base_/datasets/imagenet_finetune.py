@@ -6,8 +6,7 @@
 # the short edge to 256 (= 224 / crop_pct 0.875) bicubic and centre-crops 224.
 # Mixup 0.8 / CutMix 1.0 and label smoothing 0.1 live in the model config
 # (batch augments and loss).
-dataset_type = 'ImageNet'
-data_root = 'data/imagenet/'
+_base_ = ['./imagenet_val.py']
 
 data_preprocessor = dict(
     num_classes=1000,
@@ -16,9 +15,6 @@ data_preprocessor = dict(
     std=[58.395, 57.12, 57.375],
     to_rgb=True)
 
-bgr_mean = data_preprocessor['mean'][::-1]
-bgr_std = data_preprocessor['std'][::-1]
-
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.08, 1.0),
@@ -26,25 +22,20 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandAugment', policies='timm_increasing', num_policies=2,
          total_level=10, magnitude_level=9, magnitude_std=0.5,
-         hparams=dict(pad_val=[round(x) for x in bgr_mean],
-                      interpolation='bicubic')),
+         # the BGR mean, rounded
+         hparams=dict(
+             pad_val=[round(x) for x in data_preprocessor['mean'][::-1]],
+             interpolation='bicubic')),
     dict(type='RandomErasing', erase_prob=0.25, mode='rand',
-         min_area_ratio=0.02, max_area_ratio=1 / 3, fill_color=bgr_mean,
-         fill_std=bgr_std),
-    dict(type='PackInputs'),
-]
-
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ResizeEdge', scale=256, edge='short', backend='pillow',
-         interpolation='bicubic'),
-    dict(type='CenterCrop', crop_size=224),
+         min_area_ratio=0.02, max_area_ratio=1 / 3,
+         fill_color=data_preprocessor['mean'][::-1],
+         fill_std=data_preprocessor['std'][::-1]),
     dict(type='PackInputs'),
 ]
 
 # 128 images per GPU x 8 GPUs = 1024, the official fine-tuning batch.
-# split='train'/'val' reads data_root/meta/{split}.txt when it exists and
-# otherwise scans data_root/{split}/<class>/ (mmpretrain ImageNet layouts).
+# split='train' reads data_root/meta/train.txt when it exists and otherwise
+# scans data_root/train/<class>/ (mmpretrain ImageNet layouts).
 train_dataloader = dict(
     batch_size=128,
     num_workers=10,
@@ -53,18 +44,8 @@ train_dataloader = dict(
     drop_last=True,
     # DefaultSampler's order, and resumable inside an epoch
     sampler=dict(type='beit2mm.ResumableSampler', shuffle=True),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train',
-                 pipeline=train_pipeline))
+    dataset=dict(type={{_base_.dataset_type}}, data_root={{_base_.data_root}},
+                 split='train', pipeline=train_pipeline))
 
-val_dataloader = dict(
-    batch_size=128,
-    num_workers=10,
-    persistent_workers=True,
-    pin_memory=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split='val',
-                 pipeline=test_pipeline))
 val_evaluator = dict(type='Accuracy', topk=(1, 5))
-
-test_dataloader = val_dataloader
 test_evaluator = val_evaluator

@@ -6,6 +6,14 @@
 # rate and the head's width follow the backbone (BEiTv2 fills them in), so a
 # child config changes the model size or drop path in model.backbone only.
 
+# The tokenizer (its teacher is the CLIP-vs-DINO choice). CLIP-distilled VQ-KD,
+# the one behind every BEiT v2 result (official release, or ours from
+# configs/vqkd/vqkd_vit-b_clip-b16_100e_in1k.py):
+tokenizer_ckpt = 'checkpoints/vqkd_encoder_base_decoder_3x768x12_clip-d5036aa7.pth'  # noqa
+# DINO-distilled instead (configs/ablations/beitv2_vit-b_dino-vqkd_300e.py, or
+# ours from configs/vqkd/vqkd_vit-b_dino-b16_100e_in1k.py):
+# tokenizer_ckpt = 'checkpoints/vqkd_encoder_base_decoder_1x768x12_dino-663c55d7.pth'  # noqa
+
 model = dict(
     type='beit2mm.BEiTv2',
     backbone=dict(
@@ -29,8 +37,7 @@ model = dict(
     # VQKDTokenizer's defaults (ViT-B/16, 224 px, 8192 x 32: the official
     # release).
     tokenizer=dict(type='beit2mm.VQKDTokenizer', teacher=None),
-    # Set by the stage config (CLIP- or DINO-distilled tokenizer).
-    tokenizer_ckpt=None,
+    tokenizer_ckpt=tokenizer_ckpt,
     allow_random_tokenizer=False,
     save_tokenizer=False,
     # student view: ImageNet mean/std; tokenizer view: x / 127.5 - 1

@@ -3,10 +3,9 @@
 _base_ = ['./beitv2_300e.py']
 
 optim_wrapper = dict(optimizer=dict(betas=(0.9, 0.999)))
+# the same warmup, the cosine over 1600 epochs
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=10,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=10,
-         end=1600, convert_to_iter_based=True),
+    _base_.param_scheduler[0],
+    dict(_base_.param_scheduler[1], end=1600),
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1600)

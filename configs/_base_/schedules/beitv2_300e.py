@@ -1,7 +1,9 @@
 # BEiT v2 pretraining schedule, 300 epochs (official run_beitv2_pretraining.py
 # and the paper's appendix): AdamW lr 1.5e-3 at batch 2048, betas (0.9, 0.98),
 # eps 1e-8, weight decay 0.05, grad clip 3.0, 10 warmup epochs, per-step cosine
-# to 1e-5, AMP.
+# to 1e-5, AMP; on the shared runtime with per-rank seeds.
+_base_ = ['../default_runtime.py']
+
 optim_wrapper = dict(
     # fp16 AMP with mmengine's default dynamic loss scale; on a machine
     # without CUDA override with optim_wrapper.type=OptimWrapper
@@ -30,3 +32,6 @@ train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=300)
 # linearly (enabled here, a no-op at 2048). Deliberate difference: the
 # official script keeps --lr whatever the GPU count.
 auto_scale_lr = dict(base_batch_size=2048, enable=True)
+
+# a different augmentation/mask stream per rank, as the official seed + rank
+randomness = dict(seed=0, diff_rank_seed=True)

@@ -4,6 +4,7 @@
 # 100 epochs, 20 warmup epochs, per-step cosine to min lr 1e-6, no gradient
 # clipping, AMP.
 lr = 5e-4
+min_lr = 1e-6
 optim_wrapper = dict(
     type='AmpOptimWrapper',
     loss_scale='dynamic',
@@ -20,11 +21,11 @@ optim_wrapper = dict(
 # The official warmup rises linearly from 0; mmengine's LinearLR is
 # multiplicative and needs a positive start factor. The official cosine ends
 # at min_lr * lr_scale for every layer, hence a ratio and not an absolute
-# eta_min.
+# eta_min (a config that changes lr restates eta_min_ratio=min_lr / lr).
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=20,
          convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min_ratio=1e-6 / lr, by_epoch=True,
+    dict(type='CosineAnnealingLR', eta_min_ratio=min_lr / lr, by_epoch=True,
          begin=20, end=100, convert_to_iter_based=True),
 ]
 

@@ -4,11 +4,8 @@
 # cosine to min lr 1e-6.
 _base_ = ['./beitv2_finetune_100e.py']
 
-lr = 5e-4
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min_ratio=1e-6 / lr, by_epoch=True,
-         begin=5, end=50, convert_to_iter_based=True),
+    dict(_base_.param_scheduler[0], end=5),
+    dict(_base_.param_scheduler[1], begin=5, end=50),
 ]
 train_cfg = dict(max_epochs=50)
