@@ -10,6 +10,7 @@ from mmpretrain.datasets.transforms import ColorJitter, RandomResizedCrop
 from beit2mm.registry import TRANSFORMS
 from .pil_color_ops import apply_ops, jitter_ops, split_at_contrast
 from .safe_loading import pil_to_array
+from .two_view_crop import store_views
 
 
 def _size(scale) -> tuple:
@@ -208,10 +209,8 @@ class FusedRandomResizedCrop(BaseTransform):
         else:
             second = self._view(crop, self.second_scale,
                                 self.second_interpolation, flip_view, bgr)
-        results['img'] = [out, second]
-        results['img_shape'] = out.shape[:2]
-        results['crop_bbox'] = (left, top, left + w, top + h)
-        return results
+        return store_views(results, [out, second],
+                           (left, top, left + w, top + h))
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(scale={self.scale}, second_scale='

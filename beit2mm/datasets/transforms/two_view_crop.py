@@ -8,6 +8,18 @@ from mmpretrain.datasets.transforms import RandomResizedCrop
 from beit2mm.registry import TRANSFORMS
 
 
+def store_views(results: dict, views: list, box: tuple) -> dict:
+    """Write a two-view crop's output into ``results``: ``img`` = the
+    [student, tokenizer] views (each (H, W, 3)), ``img_shape`` = the student
+    view's (H, W) and ``crop_bbox`` = ``box`` (left, top, right, bottom) in
+    the input image, as TwoViewRandomResizedCrop and FusedRandomResizedCrop
+    both give them (ConfigCheckHook and browse_dataset read them)."""
+    results['img'] = views
+    results['img_shape'] = views[0].shape[:2]
+    results['crop_bbox'] = box
+    return results
+
+
 @TRANSFORMS.register_module()
 class TwoViewRandomResizedCrop(RandomResizedCrop):
     """RandomResizedCrop whose single crop box is resized to two sizes.
@@ -71,10 +83,7 @@ class TwoViewRandomResizedCrop(RandomResizedCrop):
                                  (self.second_scale,
                                   self.second_interpolation))
         ]
-        results['img'] = views
-        results['img_shape'] = views[0].shape[:2]
-        results['crop_bbox'] = (left, top, left + w, top + h)
-        return results
+        return store_views(results, views, (left, top, left + w, top + h))
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(scale={self.scale}, '

@@ -39,6 +39,20 @@ def _same(a: Tuple[int, int], b: Tuple[int, int]) -> bool:
     return a == b or a == b[::-1]
 
 
+def _size_mismatch(made: Optional[Tuple[int, int]], module, name: str,
+                   what: str, fix: str) -> Optional[str]:
+    """The message for a pipeline that makes ``made`` (h, w) ``what`` for
+    ``module`` (called ``name``) built at another ``img_size``, or None when
+    they agree or either size is unknown. ``fix`` names the change and may
+    use ``{want}`` (the module's side) and ``{made}``."""
+    want = _hw(getattr(module, 'img_size', None))
+    if made is None or want is None or _same(made, want):
+        return None
+    return (f'makes {made[0]}x{made[1]} {what} but the '
+            f'{name} is built for {want[0]}x{want[1]}; '
+            + fix.format(want=want[0], made=made[0]) + '.')
+
+
 def _transforms(loop) -> Sequence:
     dataset = getattr(getattr(loop, 'dataloader', None), 'dataset', None)
     pipeline = getattr(dataset, 'pipeline', None)
@@ -76,24 +90,17 @@ def _check(model, transforms, split: str) -> List[str]:
     # bias) and rejects other sizes; other backbones may resize on the fly
     if not isinstance(backbone, BEiTv2ViT):
         backbone = None
-    if backbone is not None and size is not None:
-        want = _hw(backbone.img_size)
-        if not _same(size, want):
-            errors.append(
-                f'the {split} pipeline makes {size[0]}x{size[1]} images but '
-                f'the model is built for {want[0]}x{want[1]}; set the crop '
-                f'size (e.g. RandomResizedCrop scale / '
-                f'TwoViewRandomResizedCrop scale) to {want[0]} or the '
-                f'model img_size to {size[0]}.')
-    if tokenizer is not None and second is not None and \
-            getattr(tokenizer, 'img_size', None) is not None:
-        want = _hw(tokenizer.img_size)
-        if not _same(second, want):
-            errors.append(
-                f'the {split} pipeline makes {second[0]}x{second[1]} '
-                f'tokenizer views but the tokenizer is built for '
-                f'{want[0]}x{want[1]}; set TwoViewRandomResizedCrop '
-                f'second_scale={want[0]}.')
+    checks = (
+        (backbone, size, 'model', 'images',
+         'set the crop size (e.g. RandomResizedCrop scale / '
+         'TwoViewRandomResizedCrop scale) to {want} or the model img_size '
+         'to {made}'),
+        (tokenizer, second, 'tokenizer', 'tokenizer views',
+         'set TwoViewRandomResizedCrop second_scale={want}'))
+    for module, made, name, what, fix in checks:
+        message = _size_mismatch(made, module, name, what, fix)
+        if message is not None:
+            errors.append(f'the {split} pipeline {message}')
     if mask is not None and backbone is not None:
         grid = tuple(backbone.patch_resolution)
         if (mask.height, mask.width) != grid:

@@ -10,6 +10,7 @@ from mmengine.model import BaseModule
 
 from beit2mm.registry import MODELS
 from ..utils import RelativePositionBias, TransformerBlock, trunc_normal_
+from ..utils.arch import resolve_arch
 from .frozen_stages import FrozenStagesMixin
 from .rel_pos_loading import adapt_rel_pos_bias
 
@@ -114,15 +115,8 @@ class BEiTv2ViT(FrozenStagesMixin, BaseModule):
             raise ValueError(f'weight_init {weight_init!r} not in '
                              f'{self.WEIGHT_INITS}')
         self.weight_init = weight_init
-        if isinstance(arch, str):
-            if arch not in self.arch_zoo:
-                raise ValueError(f'Unknown arch {arch!r}; choose one of '
-                                 f'{sorted(self.arch_zoo)} or pass a dict.')
-            arch = self.arch_zoo[arch]
-        arch = dict(arch)
-        missing = {'embed_dims', 'num_layers', 'num_heads'} - set(arch)
-        if missing:
-            raise ValueError(f'arch dict is missing {sorted(missing)}')
+        arch = resolve_arch(arch, self.arch_zoo, 'BEiTv2ViT',
+                            required=('embed_dims', 'num_layers', 'num_heads'))
         self.embed_dims = arch['embed_dims']
         self.num_layers = arch['num_layers']
         self.num_heads = arch['num_heads']

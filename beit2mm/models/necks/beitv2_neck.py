@@ -9,6 +9,7 @@ from mmengine.model import BaseModule
 from beit2mm.registry import MODELS
 from ..backbones import BEiTv2ViT
 from ..utils import TransformerBlock
+from ..utils.arch import resolve_arch
 
 
 @MODELS.register_module()
@@ -57,11 +58,8 @@ class BEiTv2Neck(BaseModule):
                  fused_attn: bool = True,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        if isinstance(arch, str):
-            if arch not in BEiTv2ViT.arch_zoo:
-                raise ValueError(f'Unknown arch {arch!r}; choose one of '
-                                 f'{sorted(BEiTv2ViT.arch_zoo)} or a dict.')
-            arch = BEiTv2ViT.arch_zoo[arch]
+        arch = resolve_arch(arch, BEiTv2ViT.arch_zoo, 'BEiTv2Neck',
+                            required=('embed_dims', 'num_layers', 'num_heads'))
         depth = arch['num_layers']
         if not 1 <= early_layers < depth:
             raise ValueError(

@@ -25,6 +25,7 @@ from beit2mm.registry import MODELS
 from ..backbones import BEiTv2ViT
 from ..quantizers import NormEMAQuantizer
 from ..utils import DetachedModulesMixin
+from ..utils.arch import resolve_arch
 
 
 def _task_layer(in_dim: int, out_dim: int) -> nn.Sequential:
@@ -92,15 +93,11 @@ class VQKDTokenizer(DetachedModulesMixin, BaseModel):
                 std=[127.5] * 3, to_rgb=True)
         super().__init__(data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
-        if isinstance(arch, str):
-            if arch not in self.arch_zoo:
-                raise ValueError(f'Unknown VQKDTokenizer arch {arch!r}; use '
-                                 f'one of {sorted(self.arch_zoo)} or '
-                                 f'dict(encoder=..., decoder=...).')
-            arch = self.arch_zoo[arch]
-        if not isinstance(arch, dict) or set(arch) != {'encoder', 'decoder'}:
-            raise ValueError('arch dict needs exactly the keys encoder and '
-                             f'decoder, got {arch!r}.')
+        arch = resolve_arch(arch, self.arch_zoo, 'VQKDTokenizer',
+                            required=('encoder', 'decoder'))
+        if set(arch) != {'encoder', 'decoder'}:
+            raise ValueError('VQKDTokenizer arch dict needs exactly the keys '
+                             f'encoder and decoder, got {arch!r}.')
         self.img_size = img_size
         self.patch_size = patch_size
         self.num_codes = num_codes
