@@ -1,6 +1,5 @@
 """Exports to mmpretrain's BEiTViT and timm's Beit give the same features as
 our backbone on the same input."""
-import os.path as osp
 import sys
 
 import pytest
@@ -12,12 +11,11 @@ from beit2mm.models.utils import relative_position_index
 
 from beit2mm.models.utils.checkpoint_exports import to_mmpretrain, to_timm
 from beit2mm.models.utils.checkpoint_formats import backbone_state
+from beit2mm.tools.convert import beit2mm_to_mmpretrain, beit2mm_to_timm
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(ROOT, 'tools', 'convert'))  # the command lines
-
-from beit2mm_to_mmpretrain import convert as to_mmpretrain_file  # noqa: E402
-from beit2mm_to_timm import convert as to_timm_file  # noqa: E402
+# the code of tools/convert/beit2mm_to_{mmpretrain,timm}.py
+to_mmpretrain_file = beit2mm_to_mmpretrain.convert
+to_timm_file = beit2mm_to_timm.convert
 
 
 def split_backbone_state(ckpt, with_head=False):
@@ -183,8 +181,6 @@ def test_full_size_keys_match_timm_and_mmpretrain(arch, variant):
 
 
 def test_cli(pretrained, tmp_path, monkeypatch, capsys):
-    import beit2mm_to_mmpretrain
-    import beit2mm_to_timm
     _, path = pretrained
     for mod, name in ((beit2mm_to_timm, 'timm.pth'),
                       (beit2mm_to_mmpretrain, 'mmp.pth')):

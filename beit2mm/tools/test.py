@@ -5,12 +5,12 @@ with ``tools/dist_test.sh CONFIG CHECKPOINT N``. The checkpoint is loaded with
 ``torch.load(weights_only=True)`` (see beit2mm/compat/checkpoint.py).
 """
 import argparse
-import os
 
 import beit2mm  # noqa: F401  (compat fixes + registries, before Runner)
-from beit2mm.engine.launch import (build_runner, configure_device,
-                                   default_work_dir)
-from mmengine.config import Config, DictAction
+from beit2mm.engine.launch import build_runner, configure_device
+from beit2mm.tools.run_args import (parse_with_launcher,
+                                    set_launcher_and_work_dir)
+from mmengine.config import Config
 from mmengine.dist import is_main_process
 from mmengine.evaluator import DumpResults
 
@@ -22,23 +22,11 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='where to save logs and metrics')
     parser.add_argument('--out', help='dump the predictions to this pickle '
                         'file')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config entries, key=value')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_with_launcher(parser, argv)
 
 
 def merge_args(cfg, args):
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = default_work_dir(args.config)
+    set_launcher_and_work_dir(cfg, args)
     cfg.load_from = args.checkpoint
     cfg.resume = False
     if args.cfg_options is not None:

@@ -5,14 +5,14 @@ Same interface as mmpretrain's / mmseg's ``tools/train.py``; for several GPUs
 ``tools/slurm_train.sh``.
 """
 import argparse
-import os
 import os.path as osp
 
 import beit2mm  # noqa: F401  (compat fixes + registries, before Runner)
 from beit2mm.engine.hooks.checkpoint_hook import read_last_checkpoint
-from beit2mm.engine.launch import (build_runner, configure_device,
-                                   default_work_dir, enable_amp)
-from mmengine.config import Config, DictAction
+from beit2mm.engine.launch import build_runner, configure_device, enable_amp
+from beit2mm.tools.run_args import (parse_with_launcher,
+                                    set_launcher_and_work_dir)
+from mmengine.config import Config
 
 
 def parse_args(argv=None):
@@ -48,30 +48,18 @@ def parse_args(argv=None):
                         help='do not evaluate during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by the actual batch size')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config entries, key=value (e.g. '
-        'train_dataloader.batch_size=64 or key="[a,b]")')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'],
-                        default='none', help='job launcher')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_with_launcher(
+        parser, argv, cfg_options_help='override config entries, key=value '
+        '(e.g. train_dataloader.batch_size=64 or key="[a,b]")')
 
 
 def merge_args(cfg, args):
     """Command-line arguments into the config (CLI > config > defaults)."""
-    cfg.launcher = args.launcher
+    set_launcher_and_work_dir(cfg, args)
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
         if cfg.get('train_cfg') is not None:
             cfg.train_cfg.pop('val_interval', None)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = default_work_dir(args.config)
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:

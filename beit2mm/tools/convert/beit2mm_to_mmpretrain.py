@@ -19,20 +19,17 @@ Usage::
     python tools/convert/beit2mm_to_mmpretrain.py PRETRAIN.pth OUT.pth \\
         [--img-size 224] [--with-head]
 """
-import argparse
 import os.path as osp
 
 import torch
 
 from beit2mm.models.utils.checkpoint_exports import to_mmpretrain
-from beit2mm.models.utils.checkpoint_formats import (backbone_state,
-                                                     load_file, patch_grid)
+from .export_cli import export_parser, read_backbone
 
 
 def convert(src: str, dst: str, img_size: int = None,
             with_head: bool = False) -> dict:
-    state, head = backbone_state(load_file(src), with_head=with_head)
-    window = patch_grid(state, img_size) if img_size else None
+    state, head, window = read_backbone(src, img_size, with_head)
     sd = {'backbone.' + k: v for k, v in to_mmpretrain(state, window).items()}
     sd.update({'head.fc.' + k: v for k, v in head.items()})
     ckpt = {'state_dict': sd, 'meta': {'converted_from': osp.basename(src)}}
@@ -41,16 +38,7 @@ def convert(src: str, dst: str, img_size: int = None,
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('src', help='beit2mm or official BEiT v2 checkpoint')
-    parser.add_argument('dst', help='output mmpretrain checkpoint')
-    parser.add_argument('--img-size', type=int, default=None,
-                        help='resize the bias tables for this input size '
-                        '(e.g. 384); default: keep the checkpoint grid')
-    parser.add_argument('--with-head', action='store_true',
-                        help='also export the classifier head of a '
-                        'fine-tuned checkpoint')
-    args = parser.parse_args()
+    args = export_parser(__doc__, 'output mmpretrain checkpoint').parse_args()
     ckpt = convert(args.src, args.dst, args.img_size, args.with_head)
     keys = ckpt['state_dict']
     layers = {k.split('.')[2] for k in keys

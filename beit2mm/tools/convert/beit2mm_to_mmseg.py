@@ -18,19 +18,17 @@ Usage::
 
     python tools/convert/beit2mm_to_mmseg.py PRETRAIN.pth OUT.pth [--img-size 512]
 """
-import argparse
 import os.path as osp
 
 import torch
 
 from beit2mm.models.utils.checkpoint_exports import to_mmseg
-from beit2mm.models.utils.checkpoint_formats import (backbone_state,
-                                                     load_file, patch_grid)
+from .export_cli import export_parser, read_backbone
 
 
 def convert(src: str, dst: str, img_size: int = 512) -> dict:
-    state, _ = backbone_state(load_file(src))
-    sd = to_mmseg(state, patch_grid(state, img_size))
+    state, _, window = read_backbone(src, img_size)
+    sd = to_mmseg(state, window)
     ckpt = {'state_dict': sd,
             'meta': {'converted_from': osp.basename(src),
                      'img_size': img_size}}
@@ -39,13 +37,10 @@ def convert(src: str, dst: str, img_size: int = 512) -> dict:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('src', help='beit2mm or official BEiT v2 checkpoint')
-    parser.add_argument('dst', help='output backbone checkpoint')
-    parser.add_argument('--img-size', type=int, default=512,
-                        help='segmentation crop size (default 512: 32 x 32 '
-                        'patches)')
-    args = parser.parse_args(argv)
+    args = export_parser(
+        __doc__, 'output backbone checkpoint', img_size=512,
+        img_size_help='segmentation crop size (default 512: 32 x 32 '
+        'patches)', with_head=False).parse_args(argv)
     ckpt = convert(args.src, args.dst, args.img_size)
     sd = ckpt['state_dict']
     blocks = {k.split('.')[1] for k in sd if k.startswith('blocks.')}

@@ -20,39 +20,26 @@ Usage::
     python tools/convert/beit2mm_to_timm.py SRC.pth OUT.pth \\
         [--img-size 224] [--with-head]
 """
-import argparse
-
 import torch
 
 from beit2mm.models.utils.checkpoint_exports import timm_variant, to_timm
-from beit2mm.models.utils.checkpoint_formats import (backbone_state,
-                                                     load_file, patch_grid)
+from .export_cli import export_parser, read_backbone
 
 
 def convert(src: str, dst: str, img_size: int = None,
             with_head: bool = False) -> dict:
-    state, head = backbone_state(load_file(src), with_head=with_head)
+    state, head, window = read_backbone(src, img_size, with_head)
     if 'blocks.0.gamma_1' not in state:
         raise ValueError(
             'the checkpoint has no layer scale (gamma_1/gamma_2); timm\'s '
             'beitv2 models need it (init_values=1e-5).')
-    window = patch_grid(state, img_size) if img_size else None
     out = to_timm(state, head, window)
     torch.save(out, dst)
     return out
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('src', help='beit2mm or official BEiT v2 checkpoint')
-    parser.add_argument('dst', help='output timm state dict')
-    parser.add_argument('--img-size', type=int, default=None,
-                        help='resize the bias tables for this input size; '
-                        'default: keep the checkpoint grid')
-    parser.add_argument('--with-head', action='store_true',
-                        help='also export the classifier head of a '
-                        'fine-tuned checkpoint')
-    args = parser.parse_args()
+    args = export_parser(__doc__, 'output timm state dict').parse_args()
     out = convert(args.src, args.dst, args.img_size, args.with_head)
     variant = timm_variant(out) or 'a timm Beit with matching sizes'
     pooled = 'fc_norm.weight' in out
