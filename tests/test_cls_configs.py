@@ -43,7 +43,6 @@ def test_finetune_recipe(name):
     assert bb.use_rel_pos_bias and not bb.use_shared_rel_pos_bias
     assert bb.init_cfg.prefix is None  # detected: ours, official, timm
     ow = cfg.optim_wrapper
-    assert ow.constructor == 'beit2mm.LayerDecayOptimWrapperConstructor'
     assert (ow.optimizer.type, ow.optimizer.lr, ow.optimizer.weight_decay) == (
         'AdamW', lr, 0.05)
     assert ow.paramwise_cfg.layer_decay_rate == decay
@@ -64,7 +63,6 @@ def test_finetune_recipe(name):
     assert test['ResizeEdge'].scale == 256
     assert test['ResizeEdge'].interpolation == 'bicubic'
     assert test['CenterCrop'].crop_size == 224
-    assert cfg.default_scope == 'beit2mm'
 
 
 def test_linear_probe_recipe():
@@ -195,13 +193,25 @@ def no_yapf(monkeypatch):
                         lambda text, **kwargs: (text, None))
 
 
+def _top1_by_hand(runner) -> float:
+    """Top-1 (%) of the trained model on the val loader, counted here."""
+    model = runner.model.eval()
+    hits = total = 0
+    with torch.no_grad():
+        for batch in runner.val_loop.dataloader:
+            for sample in model.val_step(batch):
+                hits += int(sample.pred_label.item() == sample.gt_label.item())
+                total += 1
+    return 100. * hits / total
+
+
 def _train(name, tiny_data, tmp_path):
     data_root, ckpt, _ = tiny_data
     cfg = _shrink(_cfg(name), data_root, ckpt, str(tmp_path / 'work'))
     runner = Runner.from_cfg(cfg)
     runner.train()
     top1 = runner.message_hub.get_scalar('val/accuracy/top1').current()
-    assert 0 <= top1 <= 100
+    assert top1 == pytest.approx(_top1_by_hand(runner))
     assert runner.iter == 2
     return runner
 
