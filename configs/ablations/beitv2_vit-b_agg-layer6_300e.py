@@ -1,9 +1,11 @@
 # Paper Table 5 (patch aggregation ablations, ViT-B/16), on the 300-epoch
 # pretraining recipe (configs/beitv2_vit-b_300e.py); evaluate each with the
 # linear probe and fine-tuning configs (docs/paper_tables.md). The paper's
-# numbers for this row: paper Table 5 (not recorded here).
+# numbers for this row: not found in the paper text available
+# (docs/paper_tables.md).
 # Patch tokens of layer 6 aggregated (default 9; official --early_layers 6).
-# Which layers the paper lists: paper Table 5 (others: --cfg-options
+# Layer 6 is this project's choice: which layers the paper's Table 5 lists was
+# not found in the paper text available (others: --cfg-options
 # model.neck.early_layers=L).
 #   tools/dist_train.sh configs/ablations/beitv2_vit-b_agg-layer6_300e.py 8
 _base_ = '../beitv2_vit-b_300e.py'

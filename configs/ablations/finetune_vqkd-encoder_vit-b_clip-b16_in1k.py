@@ -4,8 +4,8 @@
 # encoder.* weights; that encoder has an absolute position embedding, no
 # relative position bias and no layer scale). Its fc_norm is the encoder's
 # patch-token LayerNorm. Fine-tuning recipe: the 300-epoch ViT-B one
-# (configs/benchmarks/finetune_beitv2_vit-b_300e_in1k.py); the paper's
-# recipe and number for this row: paper Table 6 (not recorded here).
+# (configs/benchmarks/finetune_beitv2_vit-b_300e_in1k.py); the paper's recipe
+# and number for this row (Table 6): not found in the paper text available.
 # Checkpoint: ours (configs/vqkd/vqkd_vit-b_clip-b16_100e_in1k.py) or an
 # official tokenizer file (both keep the encoder under 'encoder.').
 #   tools/dist_train.sh configs/ablations/finetune_vqkd-encoder_vit-b_clip-b16_in1k.py 8

@@ -2,7 +2,7 @@
 # the relative position bias tables are resized on loading). Evaluation as
 # the official datasets.py for 384: resize 384 (crop_pct 1.0) + centre crop.
 # The official docs give no 384 command: the 224 recipe is kept. Paper number
-# for this row: paper Table 7 (not recorded here).
+# for this row (Table 7): not found in the paper text available.
 #   tools/dist_train.sh configs/benchmarks/finetune_beitv2_vit-b_1600e-in21k-ft_in1k-384px.py 8
 _base_ = './finetune_beitv2_vit-b_1600e-in21k-ft_in1k.py'
 

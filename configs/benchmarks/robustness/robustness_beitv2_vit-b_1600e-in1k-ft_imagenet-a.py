@@ -3,8 +3,8 @@
 # on the 200 ImageNet-A classes. The 1000-way head is kept (the fine-tuned
 # checkpoint loads unchanged) and its logits are restricted to those classes,
 # as the official run_class_finetuning.py --robust_test imagenet_a (which
-# keeps those rows of head.weight / head.bias). The paper's number for this
-# row is in paper Table 3 (not recorded in this repository).
+# keeps those rows of head.weight / head.bias). The paper's Table 3 number for
+# this row: not found in the paper text available.
 # Data: the public layout, data/imagenet-a/<wnid>/*.jpg (200 wnid folders;
 # CustomDataset labels them 0..199 in sorted order = ImageNet-1k order).
 #   tools/dist_test.sh configs/benchmarks/robustness/robustness_beitv2_vit-b_1600e-in1k-ft_imagenet-a.py \

@@ -1,6 +1,6 @@
-# Paper Table 3 (robustness), ImageNet-Sketch: all 1000 classes, the
-# fine-tuned model unchanged (official: --nb_classes 1000, no robust_test).
-# The paper's number for this row is in paper Table 3 (not recorded here).
+# Paper Table 3 (robustness), ImageNet-Sketch: all 1000 classes, the fine-tuned
+# model unchanged (official: --nb_classes 1000, no robust_test). The paper's
+# Table 3 number for this row: not found in the paper text available.
 # Data: data/imagenet-sketch/<wnid>/*.JPEG (the 1000 ImageNet-1k wnid folders,
 # sorted = ImageNet-1k order).
 #   tools/dist_test.sh configs/benchmarks/robustness/robustness_beitv2_vit-b_1600e-in1k-ft_imagenet-sketch.py \
