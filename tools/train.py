@@ -2,9 +2,7 @@
 
 The code is :mod:`beit2mm.tools.train` (importable after ``make install``).
 """
-import sys
-
 from beit2mm.tools.train import main
 
 if __name__ == '__main__':
-    sys.exit(main())
+    main()  # raises SystemExit itself on bad arguments
