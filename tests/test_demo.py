@@ -132,6 +132,9 @@ def test_quick_demo_runs_every_stage_and_writes_the_report(tmp_path,
                 'miou_random_init'):
         assert 0 <= rep[key] <= 100, key
     assert -1 <= rep['rec_cosine'] <= 1
+    # bf16 autocast by default where the CPU computes bf16 natively, else fp32
+    expected = 'bf16 autocast' if demo.default_amp() else 'fp32'
+    assert rep['precision'].startswith(expected), rep['precision']
     assert set(rep['pictures']) == {'codebook', 'token_maps', 'curves',
                                     'segmentation'}
     for f in rep['pictures'].values():

@@ -121,6 +121,17 @@ class Progress:
         self.emit(f'iter {it}/{n}', stage_eta=eta)
 
 
+def default_amp() -> bool:
+    """bf16 autocast by default where the hardware computes bf16 natively
+    (AVX512-BF16/AMX CPU, bf16 GPU): there it is faster than fp32; emulated
+    bf16 is slower, so fp32 elsewhere."""
+    import torch
+    from beit2mm.compat.amp import cpu_bf16_supported
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return cpu_bf16_supported()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
@@ -132,11 +143,19 @@ def main(argv=None):
                         'or in this interpreter')
     parser.add_argument('--stages', nargs='+', choices=ORDER, default=ORDER)
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--amp', action='store_true',
+    parser.add_argument('--amp', action=argparse.BooleanOptionalAction,
+                        default=None,
                         help='train every stage with tools/train.py --amp '
-                        '(bf16 autocast where the CPU/GPU supports it); the '
-                        'report names the precision that ran')
+                        '(bf16 autocast). Default: on where the CPU (or GPU) '
+                        'computes bf16 natively, else fp32 (--no-amp forces '
+                        'fp32); the report names the precision that ran')
     args = parser.parse_args(argv)
+    native = default_amp()
+    if args.amp is None:
+        args.amp = native
+    why = 'native bf16 here' if native else 'no native bf16 here'
+    print(f'[demo] precision: {"bf16 autocast" if args.amp else "fp32"} '
+          f'({why}{"" if args.amp == native else "; as asked"})', flush=True)
 
     work_dir = osp.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)

@@ -12,15 +12,15 @@ import sys
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PROJECT = osp.join(ROOT, 'projects', 'tiny_beitv2', 'configs')
 
-# stage -> (config file, expected seconds on an idle 2-core CPU; the total ETA
-# uses them, rescaled by how fast the finished stages ran, for the stages
-# still to come)
+# stage -> (config file, expected seconds on an idle 2-core CPU in bf16; the
+# total ETA uses them, rescaled by how fast the finished stages ran, for the
+# stages still to come)
 STAGES = {
     'data': (None, 10),
-    'vqkd': ('vqkd_tiny_shapes64.py', 90),
-    'pretrain': ('beitv2_tiny_shapes64.py', 150),
-    'lp': ('linear-probe_beitv2_tiny_shapes64.py', 45),
-    'lp_random': ('linear-probe_random-init_tiny_shapes64.py', 45),
+    'vqkd': ('vqkd_tiny_shapes64.py', 85),
+    'pretrain': ('beitv2_tiny_shapes64.py', 125),
+    'lp': ('linear-probe_beitv2_tiny_shapes64.py', 30),
+    'lp_random': ('linear-probe_random-init_tiny_shapes64.py', 30),
     'seg': ('upernet_beitv2_tiny_shapes64.py', 60),
     'seg_random': ('upernet_random-init_tiny_shapes64.py', 60),
     'report': (None, 15),

@@ -8,8 +8,9 @@
 # - backbone 6 x 128-d, 4 heads, layer scale 0.1 as base; patch aggregation
 #   from layer 4 of 6 (paper: layer 9 of 12) through 2 blocks
 # - vocabulary 128 = the tokenizer's codebook
-# - batch 32, fp32 (no AMP on CPU), AdamW lr 1.5e-3 unscaled (the paper's
-#   value, at batch 2048), 300 iterations (8 epochs of the 1200 training
+# - batch 32, bf16 autocast where the CPU has native bf16 (tools/demo.py
+#   decides), AdamW lr 1.5e-3 unscaled (the paper's
+#   value, at batch 2048), 400 iterations (11 epochs of the 1200 training
 #   images), 30 warmup iterations, cosine to 1e-5
 _base_ = ['../../../configs/beitv2_vit-b_300e.py']
 
@@ -18,8 +19,8 @@ img_size = 64
 patch_size = 8
 embed_dims = 128
 num_codes = 128
-max_iters = 300
-tokenizer_ckpt = 'work_dirs/demo/vqkd/iter_200.pth'
+max_iters = 400
+tokenizer_ckpt = 'work_dirs/demo/vqkd/iter_300.pth'
 
 arch = dict(embed_dims=embed_dims, num_layers=6, num_heads=4, mlp_ratio=4.,
             layer_scale_init_value=0.1)
