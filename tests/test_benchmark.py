@@ -100,7 +100,7 @@ def test_arguments_fail_early(bench):
     with pytest.raises(SystemExit):
         bench.parse_args(['--task', 'vqkd', '--compare-mmpretrain'])
     with pytest.raises(SystemExit):
-        bench.resolve_arch('huge')
+        bench.resolve_arch('no-such-arch')
 
 
 # ------------------------------------------------ fast path == plain path
