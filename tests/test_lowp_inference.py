@@ -109,4 +109,5 @@ def test_shared_bias_is_cast_once_into_aligned_storage_under_autocast():
     assert torch.equal(low, ref.detach().to(torch.bfloat16))
     g, = torch.autograd.grad(low.float().sum(),
                              rpb.relative_position_bias_table)
-    assert g.dtype == torch.float32 and g.sum().item() == 2 * 10 * 10  # H (1+N)^2
+    assert g.dtype == torch.float32
+    assert g.sum().item() == 2 * 10 * 10  # H (1+N)^2
