@@ -155,8 +155,10 @@ def test_stage_trains_under_amp_and_tracks_fp32(stage, tmp_path, bf16_cpu,
     runs = {}
     for name, flags in (('fp32', []), ('amp', ['--amp'])):
         work_dir = str(tmp_path / name)
+        # two in-process runs in one second would share mmengine's
+        # timestamp-named visualizer (and write into one work dir)
         train.main([cfg, '--work-dir', work_dir, '--no-validate', *flags,
-                    *extra])
+                    *extra, f'experiment_name=amp_{stage}_{name}'])
         runs[name] = work_dir
     _assert_tracks(losses_of(runs['fp32']), losses_of(runs['amp']))
     assert 'AMP: bf16 autocast on cpu, no loss scaler' in _log_text(
