@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from beit2mm.models.utils import Attention, RelativePositionBias
 from beit2mm.models.utils.rel_pos_bias import aligned_bias, is_aligned_bias
+from beit2mm.models.utils.query_rows import attention_rows
 
 
 def _reference(module):
@@ -90,7 +91,7 @@ def test_sdpa_sees_an_aligned_mask_in_fp32_and_under_autocast(monkeypatch):
         attn(x, rpb())
         with torch.autocast('cpu', dtype=torch.bfloat16):
             attn(x, rpb())
-        attn(x, rpb(), query_index=torch.tensor([[0, 3], [1, 5]]))
+        attention_rows(attn, x, rpb(), torch.tensor([[0, 3], [1, 5]]))
     assert seen == [(torch.float32, True, torch.float32),
                     (torch.bfloat16, True, torch.bfloat16),
                     (torch.float32, True, torch.float32)]

@@ -6,6 +6,7 @@ import torch
 from beit2mm.models.algorithms.beitv2_data_preprocessor import \
     masked_query_index
 from beit2mm.models.utils import TransformerBlock
+from beit2mm.models.utils.query_rows import block_rows
 from test_beitv2_pretrain import batch, build
 
 
@@ -37,7 +38,7 @@ def test_block_query_subset_equals_rows_of_full_output(fused, own_bias):
     blk.zero_grad()
     x.grad = shared.grad = None
 
-    sub = blk(x, shared, q)
+    sub = block_rows(blk, x, shared, q)
     assert sub.shape == (B, 6, C)
     torch.testing.assert_close(sub, rows)
     sub.square().sum().backward()
@@ -81,7 +82,7 @@ def test_algorithm_same_losses_and_gradients_as_plain_path(with_cp):
     inputs, mask = batch(b=3)
 
     calls = []
-    hook = fast.backbone.blocks[-1].register_forward_hook(
+    hook = fast.backbone.blocks[-1].mlp.register_forward_hook(
         lambda m, a, out: calls.append(out.shape))
     l_fast, g_fast = _loss_and_grads(fast, inputs, mask)
     hook.remove()
@@ -106,7 +107,7 @@ def test_uneven_masks_fall_back_to_every_output():
     inputs, mask = batch(b=2)
     mask[1, mask[1].nonzero()[0]] = False  # 6 and 5 masked
     calls = []
-    model.backbone.blocks[-1].register_forward_hook(
+    model.backbone.blocks[-1].mlp.register_forward_hook(
         lambda m, a, out: calls.append(out.shape))
     plain = build(tokenizer=model.tokenizer, last_blocks_masked_only=False)
     plain.load_state_dict(model.state_dict())

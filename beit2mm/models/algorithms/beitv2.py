@@ -8,9 +8,9 @@ import torch.nn as nn
 from mmengine.model import BaseModel
 
 from beit2mm.registry import MODELS
-from .beitv2_data_preprocessor import masked_query_index
 from ..utils import DetachedModulesMixin
 from ..utils.checkpoint_formats import read_last_checkpoint
+from ..utils.query_rows import MaskedRows
 from .frozen_tokenizer import load_tokenizer, tokenizer_record
 
 
@@ -37,7 +37,8 @@ class BEiTv2(DetachedModulesMixin, BaseModel):
 
     The loss reads only [CLS] and the masked positions of h_L and a, so by
     default the last block of each computes only those outputs
-    (``last_blocks_masked_only``; every token stays a key and value).
+    (``last_blocks_masked_only``; every token stays a key and value): one
+    :class:`MaskedRows` per batch, built from the mask, says which.
 
     The tokenizer is frozen for the whole run and held as a detached module
     (:class:`DetachedModulesMixin`): outside the optimizer, DDP (no
@@ -210,81 +211,67 @@ class BEiTv2(DetachedModulesMixin, BaseModel):
 
     # ------------------------------------------------------------ stages
     def encode(self, img: torch.Tensor, mask: torch.Tensor,
-               query_index: Optional[torch.Tensor] = None):
+               rows: Optional[MaskedRows] = None):
         """Backbone on the masked student view.
 
-        img: (B, 3, H, W); mask: (B, N); query_index: (B, 1+Q) or None ->
-        BackboneOutput(last (B, 1+N or 1+Q, C), {l: h_l (B, 1+N, C)}, bias).
+        img: (B, 3, H, W); mask: (B, N) -> BackboneOutput(last h_L
+        (B, 1+N, C), or (B, 1+Q, C) for ``rows.query_index``; {l: h_l
+        (B, 1+N, C)}; bias).
         """
         layers = [self.neck.early_layers] if self.neck is not None else []
-        return self.backbone.forward_features(
-            img, mask, return_layers=layers,
-            query_index=query_index)
+        return self.backbone.forward_features(img, mask, return_layers=layers,
+                                              rows=rows)
 
     def aggregate(self, feats,
-                  query_index: Optional[torch.Tensor] = None) -> torch.Tensor:
+                  rows: Optional[MaskedRows] = None) -> torch.Tensor:
         """Patch aggregation: [h_L CLS, h_l patches] -> (B, 1+N or 1+Q, C)."""
         early = feats.hidden[self.neck.early_layers]
         return self.neck(feats.last[:, :1], early[:, 1:], feats.rel_pos_bias,
-                         query_index)
-
-    def masked_features(self, tokens: torch.Tensor,
-                        mask_index: Optional[torch.Tensor],
-                        norm: Optional[nn.Module]) -> torch.Tensor:
-        """Final norm of the masked patch tokens.
-
-        tokens: (B, 1+N, C) and mask_index: (M,) flat positions, or tokens
-        (B, 1+Q, C) from ``query_index`` and mask_index None -> (M, C).
-        """
-        x = tokens[:, 1:].flatten(0, 1)
-        if mask_index is not None:
-            x = x.index_select(0, mask_index)
-        return norm(x) if norm is not None else x
+                         rows)
 
     def loss(self, inputs: List[torch.Tensor], mask: torch.Tensor,
-             mask_index: torch.Tensor,
-             query_index: Optional[torch.Tensor] = None
-             ) -> Dict[str, torch.Tensor]:
-        """inputs: [student (B, 3, H, W), tokenizer view (B, 3, H', W')];
-        mask: (B, N) bool; mask_index: (M,) flat masked positions;
-        query_index: (B, 1+Q) from :func:`masked_query_index` to compute
-        only the read outputs of the last blocks, or None for all."""
+             rows: MaskedRows) -> Dict[str, torch.Tensor]:
+        """Eq. 3: CE of both branches' predictions at the masked patches
+        against the tokenizer's tokens.
+
+        inputs: [student (B, 3, H, W), tokenizer view (B, 3, H', W')];
+        mask: (B, N) bool; rows: the masked positions (and the rows the last
+        blocks compute), :class:`MaskedRows`.
+        """
         img, img_tok = inputs
         h, w = self.backbone.patch_resolution
-        n = h * w
-        if mask.shape[1] != n:
+        if mask.shape[1] != h * w:
             raise ValueError(
-                f'masks have {mask.shape[1]} patches but the student has {n}; '
-                f'set BlockwiseMaskGenerator input_size to '
-                f'{tuple(self.backbone.patch_resolution)}.')
-        target = self.get_targets(img_tok)
-        if target.shape != mask.shape:
-            raise ValueError(f'tokenizer grid {tuple(target.shape)} does not '
+                f'masks have {mask.shape[1]} patches but the student has '
+                f'{h * w}; set BlockwiseMaskGenerator input_size to '
+                f'{(h, w)}.')
+        z = self.get_targets(img_tok)  # (B, N)
+        if z.shape != mask.shape:
+            raise ValueError(f'tokenizer grid {tuple(z.shape)} does not '
                              f'match the mask {tuple(mask.shape)}.')
-        x, x_pt = self.masked_outputs(img, mask, mask_index, query_index)
-        return self.head.loss(x, x_pt, target.flatten()[mask_index])
+        x, x_pt = self.masked_outputs(img, mask, rows)
+        return self.head.loss(x, x_pt, z.flatten()[rows.mask_index])
 
     def masked_outputs(self, img: torch.Tensor, mask: torch.Tensor,
-                       mask_index: torch.Tensor,
-                       query_index: Optional[torch.Tensor] = None):
+                       rows: Union[MaskedRows, torch.Tensor]):
         """Both branches' final-norm features of the masked patches.
 
-        img: (B, 3, H, W); mask: (B, N); mask_index: (M,) -> two (M, C): the
+        img: (B, 3, H, W); mask: (B, N); rows: :class:`MaskedRows` or the
+        (M,) ``mask_index`` alone (every output computed) -> two (M, C): the
         last layer through the backbone's ``norm``, the aggregation branch
         through the same norm or, with ``neck.with_norm``, the neck's own
         (official ``cls_pt_norm``). This method is the one place either norm
         is applied. Without a neck the second output is None.
         """
-        feats = self.encode(img, mask, query_index)
-        index = mask_index if query_index is None else None
+        if torch.is_tensor(rows):
+            rows = MaskedRows(rows)
+        feats = self.encode(img, mask, rows)
+        x = self.backbone.norm(rows.select(feats.last))
         if self.neck is None:
-            return (self.masked_features(feats.last, index,
-                                         self.backbone.norm), None)
-        agg = self.aggregate(feats, query_index)
+            return x, None
         norm_pt = self.backbone.norm if self.neck.norm is None \
             else self.neck.norm
-        return (self.masked_features(feats.last, index, self.backbone.norm),
-                self.masked_features(agg, index, norm_pt))
+        return x, norm_pt(rows.select(self.aggregate(feats, rows)))
 
     def forward(self,
                 inputs: Union[torch.Tensor, List[torch.Tensor]],
@@ -294,7 +281,13 @@ class BEiTv2(DetachedModulesMixin, BaseModel):
                 mask_index: Optional[torch.Tensor] = None,
                 query_index: Optional[torch.Tensor] = None):
         """mode 'loss': losses and accuracies; 'tensor': backbone outputs of
-        the (unmasked) student view."""
+        the (unmasked) student view.
+
+        ``mask`` (B, N), ``mask_index`` (M,) and ``query_index`` (B, 1+Q)
+        come from :class:`BEiTv2DataPreprocessor` (computed on the host);
+        without ``mask_index`` they are computed here from ``mask`` or the
+        data samples' masks.
+        """
         if mode == 'tensor':
             img = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
             return self.backbone(img)
@@ -312,12 +305,9 @@ class BEiTv2(DetachedModulesMixin, BaseModel):
                                  'pipeline.')
             mask = torch.stack([s.mask for s in data_samples]).flatten(1)
         mask = mask.bool()
-        if mask_index is None:
-            # no host-side indices from BEiTv2DataPreprocessor: computing
-            # them here synchronises with a GPU
-            mask_index = mask.flatten().nonzero().squeeze(1)
-            if query_index is None and self.last_blocks_masked_only:
-                query_index = masked_query_index(mask)
-        if not self.last_blocks_masked_only:
-            query_index = None
-        return self.loss(inputs, mask, mask_index, query_index)
+        masked_only = self.last_blocks_masked_only
+        if mask_index is None:  # computing it here synchronises with a GPU
+            rows = MaskedRows.from_mask(mask, masked_only)
+        else:
+            rows = MaskedRows(mask_index, query_index if masked_only else None)
+        return self.loss(inputs, mask, rows)

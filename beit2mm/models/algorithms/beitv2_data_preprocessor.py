@@ -5,26 +5,10 @@ import torch
 from mmpretrain.models.utils.data_preprocessor import TwoNormDataPreprocessor
 
 from beit2mm.registry import MODELS
+from ..utils.query_rows import masked_query_index
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
-
-
-def masked_query_index(mask: torch.Tensor) -> Optional[torch.Tensor]:
-    """[CLS] and the masked patches of each image, as token positions.
-
-    mask: (B, N) bool -> (B, 1 + Q) long (0 for [CLS], then the masked patch
-    positions + 1 in increasing order), or None when the images do not all
-    have the same number Q of masked patches. Row-major, so the masked rows
-    of ``out[:, 1:].flatten(0, 1)`` come in the order of
-    ``mask.flatten().nonzero()`` (``mask_index``).
-    """
-    counts = mask.sum(1)
-    if mask.shape[0] == 0 or bool(counts.min() != counts.max()):
-        return None
-    B, q = mask.shape[0], int(counts[0])
-    pos = mask.nonzero()[:, 1].view(B, q) + 1
-    return torch.cat([pos.new_zeros(B, 1), pos], 1)
 
 
 @MODELS.register_module()

@@ -11,6 +11,7 @@ from mmengine.model import BaseModule
 from beit2mm.registry import MODELS
 from ..utils import RelativePositionBias, TransformerBlock, trunc_normal_
 from ..utils.arch import resolve_arch
+from ..utils.query_rows import MaskedRows
 from .frozen_stages import FrozenStagesMixin
 from .rel_pos_loading import adapt_rel_pos_bias
 
@@ -19,7 +20,8 @@ class BackboneOutput(NamedTuple):
     """What :meth:`BEiTv2ViT.forward_features` hands to necks and heads.
 
     Attributes:
-        last: output of the last block, before the final norm, (B, 1+N, C).
+        last: output of the last block, before the final norm, (B, 1+N, C)
+            (or (B, Q, C): the rows of ``forward_features``'s ``rows``).
         hidden: the outputs of the blocks asked for in ``return_layers``
             (1-based block numbers, as in the paper's "layer 9"), each
             (B, 1+N, C) and before any norm.
@@ -281,29 +283,25 @@ class BEiTv2ViT(FrozenStagesMixin, BaseModule):
         """The shared relative position bias (H, 1+N, 1+N) or None."""
         return self.rel_pos_bias() if self.rel_pos_bias is not None else None
 
-    def run_block(self, blk: nn.Module, x: torch.Tensor,
-                  bias: Optional[torch.Tensor],
-                  query_index: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """One block, with activation checkpointing if ``with_cp``."""
+    def run_block(self, blk, x: torch.Tensor,
+                  bias: Optional[torch.Tensor]) -> torch.Tensor:
+        """One block (a callable ``(x, bias)``), with activation
+        checkpointing if ``with_cp``."""
         if self.with_cp and self.training and x.requires_grad:
-            return cp.checkpoint(blk, x, bias, query_index,
-                                 use_reentrant=False)
-        return blk(x, bias, query_index)
+            return cp.checkpoint(blk, x, bias, use_reentrant=False)
+        return blk(x, bias)
 
     def forward_features(self,
                          x: torch.Tensor,
                          mask: Optional[torch.Tensor] = None,
                          return_layers: Sequence[int] = (),
-                         query_index: Optional[torch.Tensor] = None
-                         ) -> BackboneOutput:
+                         rows: Optional[MaskedRows] = None) -> BackboneOutput:
         """Run all blocks; return the last output, the requested hidden
         outputs (1-based block numbers) and the shared bias.
 
-        x: (B, C_in, H, W); mask: (B, N) -> BackboneOutput.
-
-        ``query_index`` (B, Q) long positions in the 1+N tokens: the last
-        block computes only these outputs, so ``last`` is (B, Q, C) (see
-        :meth:`TransformerBlock.forward`; the earlier blocks are unchanged).
+        x: (B, C_in, H, W); mask: (B, N) -> BackboneOutput. With ``rows``
+        whose ``query_index`` (B, Q) is set, the last block computes only
+        those rows, so ``last`` is (B, Q, C) (:mod:`..utils.query_rows`).
         """
         for layer in return_layers:
             if not 1 <= layer <= self.num_layers:
@@ -312,10 +310,11 @@ class BEiTv2ViT(FrozenStagesMixin, BaseModule):
                     f'{self.num_layers} blocks (valid: 1..{self.num_layers}).')
         x = self.embed(x, mask)
         bias = self.shared_rel_pos_bias()
+        blocks = self.blocks if rows is None else \
+            rows.last_block_rows_only(self.blocks)
         hidden = {}
-        for i, blk in enumerate(self.blocks, start=1):
-            last = i == self.num_layers
-            x = self.run_block(blk, x, bias, query_index if last else None)
+        for i, blk in enumerate(blocks, start=1):
+            x = self.run_block(blk, x, bias)
             if i in return_layers:
                 hidden[i] = x
         return BackboneOutput(x, hidden, bias)

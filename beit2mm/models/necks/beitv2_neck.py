@@ -10,6 +10,7 @@ from beit2mm.registry import MODELS
 from ..backbones import BEiTv2ViT
 from ..utils import TransformerBlock
 from ..utils.arch import resolve_arch
+from ..utils.query_rows import MaskedRows
 
 
 @MODELS.register_module()
@@ -101,17 +102,18 @@ class BEiTv2Neck(BaseModule):
                 cls_token: torch.Tensor,
                 patch_tokens: torch.Tensor,
                 rel_pos_bias: Optional[torch.Tensor] = None,
-                query_index: Optional[torch.Tensor] = None) -> torch.Tensor:
+                rows: Optional[MaskedRows] = None) -> torch.Tensor:
         """Aggregate; returns tokens before the final norm.
 
         cls_token: (B, 1, C) from the last backbone block (before its norm);
         patch_tokens: (B, N, C) from block ``early_layers``;
-        rel_pos_bias: the shared bias (H, 1+N, 1+N) or None -> (B, 1+N, C).
-        query_index: (B, Q) positions in the 1+N tokens: the last block
-        computes only these -> (B, Q, C).
+        rel_pos_bias: the shared bias (H, 1+N, 1+N) or None -> (B, 1+N, C),
+        or (B, Q, C) when ``rows.query_index`` (B, Q) is set: the last block
+        computes only those rows.
         """
         x = torch.cat([cls_token, patch_tokens], dim=1)
-        for i, blk in enumerate(self.blocks, start=1):
-            x = blk(x, rel_pos_bias,
-                    query_index if i == self.num_layers else None)
+        blocks = self.blocks if rows is None else \
+            rows.last_block_rows_only(self.blocks)
+        for blk in blocks:
+            x = blk(x, rel_pos_bias)
         return x

@@ -67,48 +67,37 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
 
+    def qkv_biases(self):
+        """(q, k, v) biases, k's fixed at zero, each (C,); or three None."""
+        if self.q_bias is None:
+            return None, None, None
+        return self.q_bias, torch.zeros_like(self.v_bias), self.v_bias
+
     def forward(self,
                 x: torch.Tensor,
-                rel_pos_bias: Optional[torch.Tensor] = None,
-                query_index: Optional[torch.Tensor] = None) -> torch.Tensor:
+                rel_pos_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
         """x: (B, N, C); rel_pos_bias: (H, N, N) or (B, H, N, N) -> (B, N, C).
 
-        With ``query_index`` (B, Q) long, only those Q positions of each
-        sequence attend (keys and values are still all N tokens), and the
-        output is (B, Q, C): the rows ``query_index`` of the full output,
-        computed with Q/N of the query, projection and attention FLOPs.
+        (Only some rows of the output: :func:`.query_rows.attention_rows`.)
         """
         B, N, C = x.shape
-        low = lowp_dtype(x) if (self.fused and not self.training
-                                and query_index is None) else None
+        low = lowp_dtype(x) if self.fused and not self.training else None
         if low is not None:
             return self._forward_lowp(x, rel_pos_bias, low)
-        q_bias = k_bias = v_bias = None
-        if self.q_bias is not None:
-            q_bias, v_bias = self.q_bias, self.v_bias
-            k_bias = torch.zeros_like(v_bias)
-        if query_index is None:
-            bias = None if q_bias is None else torch.cat((q_bias, k_bias,
-                                                          v_bias))
-            qkv = F.linear(x, self.qkv.weight, bias)
-            qkv = qkv.reshape(B, N, 3, self.num_heads, self.head_dim)
-            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, N, D)
-        else:
-            w_q, w_kv = self.qkv.weight.split((C, 2 * C))
-            x_q = x.gather(1, query_index.unsqueeze(-1).expand(-1, -1, C))
-            q = F.linear(x_q, w_q, q_bias).reshape(
-                B, -1, self.num_heads, self.head_dim).transpose(1, 2)
-            kv_bias = None if q_bias is None else torch.cat((k_bias, v_bias))
-            kv = F.linear(x, w_kv, kv_bias).reshape(
-                B, N, 2, self.num_heads, self.head_dim)
-            k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)
-            if rel_pos_bias is not None:  # the rows of the queries
-                if rel_pos_bias.dim() == 3:
-                    rel_pos_bias = rel_pos_bias.unsqueeze(0).expand(
-                        B, -1, -1, -1)
-                idx = query_index[:, None, :, None].expand(
-                    -1, rel_pos_bias.shape[1], -1, N)
-                rel_pos_bias = rel_pos_bias.gather(2, idx)  # (B, H, Q, N)
+        q_bias, k_bias, v_bias = self.qkv_biases()
+        bias = None if q_bias is None else torch.cat((q_bias, k_bias, v_bias))
+        qkv = F.linear(x, self.qkv.weight, bias)
+        qkv = qkv.reshape(B, N, 3, self.num_heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, N, D)
+        return self.attend(q, k, v, rel_pos_bias)
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+               rel_pos_bias: Optional[torch.Tensor]) -> torch.Tensor:
+        """Attention of Q queries over N keys, then the output projection.
+
+        q: (B, H, Q, D); k, v: (B, H, N, D); rel_pos_bias: (H, Q, N),
+        (B, H, Q, N) or None -> (B, Q, C).
+        """
         if rel_pos_bias is not None:
             # q's dtype (the autocast one) in SDPA's 8-aligned layout: a
             # no-op for the fp32 bias of RelativePositionBias, else one copy
@@ -117,7 +106,7 @@ class Attention(nn.Module):
             if rel_pos_bias.dim() == 3:
                 rel_pos_bias = rel_pos_bias.unsqueeze(0)
         drop = self.attn_drop if self.training else 0.
-        if self.fused and not (x.device.type == 'cpu' and rel_pos_bias
+        if self.fused and not (q.device.type == 'cpu' and rel_pos_bias
                                is not None and torch.is_grad_enabled()):
             x = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=rel_pos_bias, dropout_p=drop)
@@ -129,7 +118,8 @@ class Attention(nn.Module):
             if drop > 0:
                 attn = F.dropout(attn, p=drop)
             x = attn @ v
-        x = x.transpose(1, 2).reshape(B, -1, C)
+        B, _, Q, _ = q.shape
+        x = x.transpose(1, 2).reshape(B, Q, -1)
         return self.proj_drop(self.proj(x))
 
     def _forward_lowp(self, x: torch.Tensor,

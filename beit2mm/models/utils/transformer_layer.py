@@ -82,24 +82,26 @@ class TransformerBlock(nn.Module):
 
     def forward(self,
                 x: torch.Tensor,
-                rel_pos_bias: Optional[torch.Tensor] = None,
-                query_index: Optional[torch.Tensor] = None) -> torch.Tensor:
+                rel_pos_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
         """x: (B, N, C); rel_pos_bias: (H, N, N) or None -> (B, N, C).
 
-        ``query_index`` (B, Q) long: compute only these output positions
-        (all N tokens still serve as keys and values) -> (B, Q, C), equal to
-        the rows ``query_index`` of the full output. For a last block whose
-        other outputs nobody reads (BEiT v2 pretraining: [CLS] and the masked
-        patches), this skips (N - Q) / N of its query, projection and MLP
-        work, forward and backward.
+        (Only some rows of the output: :func:`.query_rows.block_rows`.)
         """
-        if self.rel_pos_bias is not None:
-            own = self.rel_pos_bias()
-            rel_pos_bias = own if rel_pos_bias is None else rel_pos_bias + own
-        y = self.attn(self.norm1(x), rel_pos_bias, query_index)
-        if query_index is not None:
-            x = x.gather(1, query_index.unsqueeze(-1).expand(
-                -1, -1, x.shape[-1]))
+        y = self.attn(self.norm1(x), self.block_bias(rel_pos_bias))
+        return self.residuals(x, y)
+
+    def block_bias(self, rel_pos_bias: Optional[torch.Tensor]
+                   ) -> Optional[torch.Tensor]:
+        """The given (shared) bias plus this block's own, if it has one."""
+        if self.rel_pos_bias is None:
+            return rel_pos_bias
+        own = self.rel_pos_bias()
+        return own if rel_pos_bias is None else rel_pos_bias + own
+
+    def residuals(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The rest of the block after the attention output ``y``:
+        x, y: (B, Q, C) (the block input and attention output at the same
+        rows) -> (B, Q, C)."""
         x = x + self.drop_path(y if self.gamma_1 is None else self.gamma_1 * y)
         y = self.mlp(self.norm2(x))
         x = x + self.drop_path(y if self.gamma_2 is None else self.gamma_2 * y)
