@@ -1,12 +1,13 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from beit2mm.models.backbones import BEiTv2ViT
 
 TINY = dict(embed_dims=32, num_layers=3, num_heads=4, mlp_ratio=2.)
 
 
-def test_fused_and_plain_attention_agree():
+def test_fused_and_plain_attention_agree(monkeypatch):
     torch.manual_seed(0)
     fused = BEiTv2ViT(arch=TINY, img_size=32, patch_size=8,
                       with_mask_token=True)
@@ -18,7 +19,20 @@ def test_fused_and_plain_attention_agree():
     plain.load_state_dict(fused.state_dict())
     x = torch.randn(2, 3, 32, 32)
     mask = torch.rand(2, 16) > 0.5
-    torch.testing.assert_close(fused(x, mask)[0], plain(x, mask)[0])
+    sdpa, calls = F.scaled_dot_product_attention, []
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return sdpa(*args, **kwargs)
+
+    monkeypatch.setattr(F, 'scaled_dot_product_attention', spy)
+    # no grad: on a CPU with autograd on, the fused path runs the plain one
+    with torch.no_grad():
+        out_fused = fused(x, mask)[0]
+        assert len(calls) == fused.num_layers  # SDPA did run
+        out_plain = plain(x, mask)[0]
+    assert len(calls) == fused.num_layers  # and the plain path did not
+    torch.testing.assert_close(out_fused, out_plain)
 
 
 def test_forward_features_returns_hidden_and_bias():
