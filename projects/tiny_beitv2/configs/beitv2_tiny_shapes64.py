@@ -1,8 +1,9 @@
 # Stage 2 of `make demo`: BEiT v2 masked image modeling (paper Sec. 2.3) on the
-# Shapes data with the stage-1 tokenizer. It inherits the real ViT-B recipe
-# (configs/beitv2_vit-b_300e.py: BEiTv2 algorithm with a frozen tokenizer,
-# block-wise masking, two-view crop, patch aggregation neck, shared MIM head)
-# and only shrinks it:
+# Shapes data with the stage-1 tokenizer. It is the tiny CPU recipe
+# (configs/beitv2/beitv2_vit-tiny_shapes-64px_cpu.py: the ViT-B recipe --
+# BEiTv2 algorithm with a frozen tokenizer, block-wise masking, two-view crop,
+# patch aggregation neck, shared MIM head -- with the tiny tokenizer) on an
+# iteration schedule, with a wider student:
 # - 64 px, patch 8 -> 8 x 8 patches; 25 of 64 masked (ViT-B: 75 of 196, the
 #   same 38 %), blocks of at least 4 patches (16 of 196 in the paper)
 # - backbone 6 x 128-d, 4 heads, layer scale 0.1 as base; patch aggregation
@@ -12,29 +13,21 @@
 #   decides), AdamW lr 1.5e-3 unscaled (the paper's
 #   value, at batch 2048), 400 iterations (11 epochs of the 1200 training
 #   images), 30 warmup iterations, cosine to 1e-5
-_base_ = ['../../../configs/beitv2_vit-b_300e.py']
+_base_ = ['../../../configs/beitv2/beitv2_vit-tiny_shapes-64px_cpu.py']
 
 data_root = 'work_dirs/demo/data/cls'
-img_size = 64
+img_size = 64  # the base's (the pipeline below computes with them)
 patch_size = 8
 embed_dims = 128
-num_codes = 128
 max_iters = 400
 tokenizer_ckpt = 'work_dirs/demo/vqkd/iter_300.pth'
 
 arch = dict(embed_dims=embed_dims, num_layers=6, num_heads=4, mlp_ratio=4.,
             layer_scale_init_value=0.1)
 model = dict(
-    backbone=dict(arch=dict(_delete_=True, **arch), img_size=img_size,
-                  patch_size=patch_size),
+    backbone=dict(arch=dict(_delete_=True, **arch)),
     # the neck's arch and the head's width follow the backbone
     neck=dict(num_layers=2, early_layers=4),
-    head=dict(num_codes=num_codes),
-    # must match projects/tiny_beitv2/configs/vqkd_tiny_shapes64.py
-    tokenizer=dict(
-        arch=dict(encoder=dict(embed_dims=96, num_layers=4, num_heads=3),
-                  decoder=dict(embed_dims=96, num_layers=1, num_heads=3)),
-        img_size=img_size, patch_size=patch_size, num_codes=num_codes),
     tokenizer_ckpt=tokenizer_ckpt)
 
 train_pipeline = [
@@ -52,10 +45,8 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(
-    batch_size=32, num_workers=0, persistent_workers=False, pin_memory=False,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type='CustomDataset', data_root=data_root,
-                 data_prefix='train', pipeline=train_pipeline))
+    dataset=dict(data_root=data_root, pipeline=train_pipeline))
 
 optim_wrapper = dict(
     type='OptimWrapper', _delete_=True,
@@ -68,9 +59,8 @@ param_scheduler = [
          end=max_iters),
 ]
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
-auto_scale_lr = dict(enable=False)
 default_hooks = dict(
     logger=dict(interval=20),
-    checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1))
+    checkpoint=dict(by_epoch=False, interval=max_iters))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0, diff_rank_seed=False)
