@@ -1,6 +1,5 @@
-"""tools/benchmark.py: a seconds-long run of each task with a tiny arch, and
+"""tools/benchmark.py (beit2mm.tools.benchmark): a seconds-long run of each task with a tiny arch, and
 the side-by-side build against mmpretrain doing the same work."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -16,11 +15,8 @@ COMMON = ['--arch', TINY, '--img-size', '32', '--batch-size', '2',
 
 @pytest.fixture(scope='module')
 def bench():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_tool', osp.join(ROOT, 'tools', 'benchmark.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from beit2mm.tools import benchmark
+    return benchmark
 
 
 def _check(results, task, impls):

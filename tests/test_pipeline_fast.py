@@ -346,11 +346,8 @@ def test_configs_use_the_fused_pipelines():
 
 def test_benchmark_pipeline_task_runs(tmp_path):
     """tools/benchmark.py --task pipeline: every row, on a given folder."""
-    import sys
-    sys.path.insert(0, osp.join(osp.dirname(osp.dirname(
-        osp.abspath(__file__))), 'tools'))
-    import benchmark
-    import benchmark_pipeline
+    from beit2mm.tools import benchmark
+    from beit2mm.tools.benchmark import pipeline as benchmark_pipeline
     paths = benchmark_pipeline.write_photo_jpegs(str(tmp_path / 'd'), 3,
                                                  size=(64, 48))
     assert all(osp.getsize(p) > 0 for p in paths)

@@ -1,6 +1,6 @@
 """Matmul FLOPs of a call, counted with ``torch.utils.flop_counter``.
 
-Shared by ``tools/benchmark.py`` (through ``tools/benchmark_roofline.py``)
+Shared by ``tools/benchmark.py`` (``beit2mm.tools.benchmark.roofline``)
 and ``tools/analysis_tools/get_flops.py``. The counter sees the matrix
 products (linear layers, attention, convolutions) and counts a
 multiply-add as 2 FLOPs; elementwise ops, norms and softmax are not counted.

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Data pipeline throughput (``tools/benchmark.py --task pipeline``).
 
 Images per second per core of the VQ-KD and the BEiT v2 pretraining
@@ -48,7 +47,8 @@ from typing import Dict, List
 
 import numpy as np
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from beit2mm.apis.zoo import ROOT
+
 EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
 
@@ -308,6 +308,3 @@ def main(argv=None) -> List[dict]:
         tmp.cleanup()
     return results
 
-
-if __name__ == '__main__':
-    sys.exit(0 if main() is not None else 1)
