@@ -241,11 +241,7 @@ def test_losses_are_fp32_under_autocast():
 
 
 def test_demo_reports_the_precision_that_ran(tmp_path):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'demo_stages_amp', osp.join(ROOT, 'tools', 'demo_stages.py'))
-    stages = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(stages)
+    from beit2mm.tools.demo import records as stages
     assert stages.run_precision(str(tmp_path)) == 'fp32'
     (tmp_path / '20260101_000000').mkdir()
     (tmp_path / '20260101_000000' / 'x.log').write_text(

@@ -4,13 +4,10 @@ import hashlib
 import json
 import os
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.append(osp.join(ROOT, 'tools'))  # tools/demo.py
 
 
 def _digest(root):
@@ -24,7 +21,7 @@ def _digest(root):
 
 
 def test_shapes_writer_is_deterministic_and_in_the_real_layouts(tmp_path):
-    from beit2mm.datasets.synthetic import CLASSES, write_demo_data
+    from beit2mm.tools.demo.synthetic import CLASSES, write_demo_data
     kw = dict(size=32, cls_train=3, cls_val=2, seg_train=4, seg_val=3)
     a = write_demo_data(str(tmp_path / 'a'), **kw)
     write_demo_data(str(tmp_path / 'b'), **kw)
@@ -48,7 +45,7 @@ def test_shapes_writer_is_deterministic_and_in_the_real_layouts(tmp_path):
 
 
 def test_shapes_ground_truth_matches_the_drawing():
-    from beit2mm.datasets.synthetic import CLASSES, render
+    from beit2mm.tools.demo.synthetic import CLASSES, render
     for c in range(len(CLASSES)):
         for seed in range(3):
             img, seg, label = render(seed * 10 + c, 64, 1, cls=c)
@@ -82,7 +79,7 @@ def test_patches_by_code_groups_the_right_patches():
 
 
 def test_progress_reads_mmengine_log_lines(capsys):
-    import demo
+    from beit2mm.tools.demo import cli as demo
     assert demo.parse_eta('0:01:05') == 65
     assert demo.parse_eta('1 day, 0:00:01') == 86401
     p = demo.Progress(['vqkd', 'pretrain'])
@@ -118,7 +115,7 @@ def one_thread():
 def test_quick_demo_runs_every_stage_and_writes_the_report(tmp_path,
                                                            fast_config_dump,
                                                            one_thread):
-    import demo
+    from beit2mm.tools.demo import cli as demo
     ctx = demo.main(['--work-dir', str(tmp_path), '--quick',
                      '--launcher', 'inprocess'])
     assert set(ctx['status'].values()) == {'done'}, ctx['status']

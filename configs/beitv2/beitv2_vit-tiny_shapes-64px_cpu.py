@@ -7,7 +7,7 @@
 # configs/vqkd/vqkd_vit-tiny_shapes-64px_cpu.py, batch 32 per process, fp32,
 # lr 1.5e-3 without batch scaling, 1 warmup epoch, 10 epochs.
 # Data: an ImageNet-style class-folder tree, e.g. the synthetic shapes of
-#   beit2mm.datasets.synthetic.write_demo_data(root)  ->  root/cls/train
+#   beit2mm.tools.demo.synthetic.write_demo_data(root)  ->  root/cls/train
 #   tools/dist_train.sh configs/beitv2/beitv2_vit-tiny_shapes-64px_cpu.py 2 \
 #       --cfg-options train_dataloader.dataset.data_root=ROOT/cls \
 #       model.tokenizer_ckpt=VQKD_WORK_DIR

@@ -7,7 +7,7 @@
 # 1 warmup epoch, 6 epochs (222 steps); EMA decay and dead-code restart
 # below.
 # Data: an ImageNet-style class-folder tree, e.g. the synthetic shapes of
-#   beit2mm.datasets.synthetic.write_demo_data(root)  ->  root/cls/{train,val}
+#   beit2mm.tools.demo.synthetic.write_demo_data(root) -> root/cls/{train,val}
 #   tools/train.py configs/vqkd/vqkd_vit-tiny_shapes-64px_cpu.py --cfg-options \
 #       train_dataloader.dataset.data_root=ROOT/cls \
 #       val_dataloader.dataset.data_root=ROOT/cls \

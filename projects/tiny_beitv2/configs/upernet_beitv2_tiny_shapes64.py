@@ -25,7 +25,7 @@ embed_dims = 128
 num_classes = 7
 max_iters = 150
 pretrained = 'work_dirs/demo/pretrain/iter_300.pth'
-# beit2mm.datasets.synthetic.SEG_CLASSES / SEG_PALETTE
+# beit2mm.tools.demo.synthetic.SEG_CLASSES / SEG_PALETTE
 metainfo = dict(
     classes=('background', 'circle', 'square', 'triangle', 'star', 'cross',
              'crescent'),

@@ -2,14 +2,17 @@
 under <work-dir>/configs/, trains it with tools/train.py and puts its numbers
 into ``ctx['results']``."""
 import glob
+import importlib
 import json
 import os
 import os.path as osp
-import runpy
 import subprocess
 import sys
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from beit2mm.apis.zoo import ROOT
+from .records import last_checkpoint, last_value, read_scalars, run_precision
+from .report import write_report
+
 PROJECT = osp.join(ROOT, 'projects', 'tiny_beitv2', 'configs')
 
 # stage -> (config file, expected seconds on an idle 2-core CPU in bf16; the
@@ -61,40 +64,6 @@ def find_teacher_weights():
     return None
 
 
-def last_checkpoint(work_dir):
-    """Path of the newest checkpoint mmengine wrote in ``work_dir``."""
-    from beit2mm.engine.hooks.checkpoint_hook import read_last_checkpoint
-    path = read_last_checkpoint(work_dir)
-    if path is None:
-        raise FileNotFoundError(f'no checkpoint in {work_dir}: the stage did '
-                                'not finish; see its log there')
-    return path
-
-
-def read_scalars(work_dir):
-    """The logged scalars of the newest run in ``work_dir``:
-    (train records, val records), each a list of dicts with 'step'."""
-    runs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                     'scalars.json')))
-    if not runs:
-        return [], []
-    train, val = [], []
-    with open(runs[-1]) as f:
-        for line in f:
-            rec = json.loads(line)
-            (train if 'lr' in rec or 'loss' in rec else val).append(rec)
-    return train, val
-
-
-def last_value(records, *keys):
-    """The last logged value of the first key present (None if none)."""
-    for rec in reversed(records):
-        for k in keys:
-            if k in rec:
-                return float(rec[k])
-    return None
-
-
 def write_stage_config(path, base, overrides):
     """A config that inherits ``base`` and overrides some fields."""
     os.makedirs(osp.dirname(path), exist_ok=True)
@@ -106,18 +75,18 @@ def write_stage_config(path, base, overrides):
     return path
 
 
+# tools/<name> -> the module whose main(argv) it runs (in-process launcher)
+TOOL_MODULES = {'train.py': 'beit2mm.tools.train',
+                'test.py': 'beit2mm.tools.test'}
+
+
 def run_tool(tool, args, log_path, progress, launcher):
     """Run tools/<tool> with ``args``; stream its log for progress."""
     script = osp.join(ROOT, 'tools', tool)
     if not osp.isfile(script):
         raise SkipStage(f'tools/{tool} is missing')
     if launcher == 'inprocess':
-        argv = sys.argv
-        sys.argv = [script] + list(args)
-        try:
-            runpy.run_path(script, run_name='__main__')
-        finally:
-            sys.argv = argv
+        importlib.import_module(TOOL_MODULES[tool]).main(list(args))
         return
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     with open(log_path, 'w') as log:
@@ -163,18 +132,6 @@ def train_stage(ctx, stage, overrides):
     return wd
 
 
-def run_precision(work_dir):
-    """The precision line that AmpOptimWrapper logged in the newest run of
-    ``work_dir`` (e.g. 'bf16 autocast on cpu, no loss scaler'), or 'fp32'."""
-    logs = sorted(glob.glob(osp.join(work_dir, '*', '*.log')))
-    if logs:
-        with open(logs[-1]) as f:
-            for line in f:
-                if ' - AMP: ' in line:
-                    return line.split(' - AMP: ', 1)[1].strip()
-    return 'fp32'
-
-
 def _data_overrides(root, loaders=('train', 'val', 'test')):
     return {f'{k}_dataloader': dict(dataset=dict(data_root=root))
             for k in loaders}
@@ -189,7 +146,7 @@ def _need(ctx, key, stage):
 # ---------------------------------------------------------------- stages
 def data(ctx):
     """Write the Shapes dataset (skipped when the same one is there)."""
-    from beit2mm.datasets.synthetic import write_demo_data
+    from .synthetic import write_demo_data
     root = osp.join(ctx['work_dir'], 'data')
     spec = dict(ctx['data_sizes'], size=64, seed=ctx['seed'])
     stamp = osp.join(root, 'spec.json')
@@ -273,5 +230,4 @@ def seg_random(ctx):
 
 
 def report(ctx):
-    import demo_report
-    demo_report.write_report(ctx)
+    write_report(ctx)

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from demo_stages import read_scalars
+from .records import read_scalars
 
 # report.json keys every run has (None when the stage was skipped)
 KEYS = ('codebook_usage', 'rec_cosine', 'mim_acc', 'linear_probe_acc',
@@ -125,7 +125,7 @@ def pictures(ctx, out):
         made['curves'] = f
     if 'miou_checkpoint' in res and 'miou_random_init_checkpoint' in res:
         from PIL import Image
-        from beit2mm.datasets.synthetic import SEG_PALETTE
+        from .synthetic import SEG_PALETTE
         ann = osp.join(res['seg_root'], 'annotations', 'validation')
         img_dir = osp.join(res['seg_root'], 'images', 'validation')
         names = [n[:-4] for n in sorted(os.listdir(ann))][:8]
