@@ -2,7 +2,7 @@
 reference curves and the TensorBoard switch of the README."""
 import contextlib
 import glob
-import importlib.util
+import importlib
 import io
 import json
 import os
@@ -24,11 +24,8 @@ VQKD_TINY = 'configs/vqkd/vqkd_vit-tiny_shapes-64px_cpu.py'
 
 
 def _tool(name):
-    path = osp.join(ROOT, 'tools', 'analysis_tools', f'{name}.py')
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """The module that tools/analysis_tools/<name>.py runs."""
+    return importlib.import_module(f'beit2mm.tools.analysis_tools.{name}')
 
 
 def _run(name, argv):

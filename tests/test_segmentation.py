@@ -154,11 +154,7 @@ def test_seg_backbone_loading_is_loud(tmp_path):
 
 
 def test_converter_gives_the_same_features(tmp_path):
-    sys.path.insert(0, osp.join(ROOT, 'tools', 'convert'))
-    try:
-        from beit2mm_to_mmseg import main as convert_main
-    finally:
-        sys.path.pop(0)
+    from beit2mm.tools.convert.beit2mm_to_mmseg import main as convert_main
     src_path, dst_path = str(tmp_path / 'pre.pth'), str(tmp_path / 'seg.pth')
     src = save_pretraining_ckpt(src_path)
     # same grid as pretraining: the pretraining backbone's block outputs
@@ -288,11 +284,7 @@ def test_config_trains_and_evaluates(config, ade_folder, tmp_path, capsys,
     dumped = str(tmp_path / 'tiny_seg.py')
     with open(dumped, 'w') as f:
         f.write(plain_config_text.fget(cfg))
-    sys.path.insert(0, osp.join(ROOT, 'tools'))
-    try:
-        from test import main as test_main
-    finally:
-        sys.path.pop(0)
+    from beit2mm.tools.test import main as test_main
     capsys.readouterr()
     test_main([dumped, ckpt, '--work-dir', str(tmp_path / 'test')])
     assert 'mIoU' in capsys.readouterr().out

@@ -1,7 +1,7 @@
 """tools/visualization: token maps, codebook usage / perplexity, the Fig. 4
 patch grid (vis_tokens.py) and the pretraining views and masks
 (browse_dataset.py), on images and a tokenizer checkpoint the test writes."""
-import importlib.util
+import importlib
 import json
 import math
 import os.path as osp
@@ -24,11 +24,8 @@ PRETRAIN = osp.join(ROOT, 'configs/beitv2_vit-b_300e.py')
 
 
 def _tool(name):
-    path = osp.join(ROOT, 'tools', 'visualization', f'{name}.py')
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """The module that tools/visualization/<name>.py runs."""
+    return importlib.import_module(f'beit2mm.tools.visualization.{name}')
 
 
 @pytest.fixture(scope='module')

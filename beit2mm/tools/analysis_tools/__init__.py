@@ -1,0 +1,1 @@
+"""Analysis tools run by ``tools/analysis_tools/<name>.py``."""
