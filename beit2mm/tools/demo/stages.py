@@ -192,13 +192,19 @@ def pretrain(ctx):
         mim_acc_aggregation=last_value(train, 'acc_cls_pt'))
 
 
-def _probe(ctx, stage, key, pretrained):
-    o = _data_overrides(_need(ctx, 'cls_root', 'data'))
+def _downstream(ctx, stage, data_key, pretrained):
+    """Train a downstream stage on ``data_key``'s data, from the pretrained
+    backbone or from random init; return its val records and work dir."""
+    o = _data_overrides(_need(ctx, data_key, 'data'))
     if pretrained:
         o['model'] = dict(backbone=dict(init_cfg=dict(
             checkpoint=_need(ctx, 'pretrain_checkpoint', 'pretrain'))))
     wd = train_stage(ctx, stage, o)
-    _, val = read_scalars(wd)
+    return read_scalars(wd)[1], wd
+
+
+def _probe(ctx, stage, key, pretrained):
+    val, _ = _downstream(ctx, stage, 'cls_root', pretrained)
     ctx['results'][key] = last_value(val, 'accuracy/top1')
 
 
@@ -211,12 +217,7 @@ def lp_random(ctx):
 
 
 def _seg(ctx, stage, key, pretrained):
-    o = _data_overrides(_need(ctx, 'seg_root', 'data'))
-    if pretrained:
-        o['model'] = dict(backbone=dict(init_cfg=dict(
-            checkpoint=_need(ctx, 'pretrain_checkpoint', 'pretrain'))))
-    wd = train_stage(ctx, stage, o)
-    _, val = read_scalars(wd)
+    val, wd = _downstream(ctx, stage, 'seg_root', pretrained)
     ctx['results'][key] = last_value(val, 'mIoU')
     ctx['results'][key + '_checkpoint'] = last_checkpoint(wd)
 
