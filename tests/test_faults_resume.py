@@ -104,7 +104,6 @@ train_pipeline = [
 DRIVER = '''
 import os, sys, time
 root, stall_after = sys.argv[1], int(sys.argv[2])
-sys.path.insert(0, root)
 import beit2mm  # noqa
 from mmengine.hooks import Hook
 from beit2mm.registry import HOOKS
