@@ -21,6 +21,7 @@ from beit2mm.engine.hooks import PREEMPTED_EXIT_CODE
 from conftest import write_image_folder
 from test_faults_resume import _assert_same_state, _losses
 from test_tools import ROOT, TIMEOUT, _start
+from tiny_recipes import MIM_32PX, VQKD_32PX
 
 EPOCHS, PER_EPOCH, STOP = 3, 4, 6  # STOP: epoch 1, after 2 of its 4 batches
 
@@ -41,20 +42,7 @@ auto_scale_lr = dict(enable=False)
 
 VQKD_CFG = f'''
 _base_ = [{osp.join(ROOT, 'configs/vqkd/vqkd_vit-tiny_shapes-64px_cpu.py')!r}]
-img_size = 32
-model = dict(
-    arch=dict(_delete_=True,
-              encoder=dict(embed_dims=32, num_layers=2, num_heads=2),
-              decoder=dict(embed_dims=32, num_layers=1, num_heads=2)),
-    img_size=img_size, num_codes=16, teacher=dict(img_size=img_size))
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=img_size, backend='pillow',
-         crop_ratio_range=(0.3, 1.0), interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackInputs'),
-]
-test_pipeline = [
+''' + VQKD_32PX + '''test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='CenterCrop', crop_size=img_size),
     dict(type='PackInputs'),
@@ -69,35 +57,7 @@ custom_hooks = []
 
 MIM_CFG = f'''
 _base_ = [{osp.join(ROOT, 'configs/beitv2/beitv2_vit-tiny_shapes-64px_cpu.py')!r}]
-img_size, dim, codes = 32, 32, 16
-arch = dict(embed_dims=dim, num_layers=4, num_heads=2, mlp_ratio=2.,
-            layer_scale_init_value=0.1)
-model = dict(
-    backbone=dict(arch=dict(_delete_=True, **arch), img_size=img_size,
-                  drop_path_rate=0.1),
-    neck=dict(arch=dict(_delete_=True, **arch), num_layers=1,
-              early_layers=2, drop_path_rate=0.1),
-    head=dict(embed_dims=dim, num_codes=codes),
-    tokenizer=dict(arch=dict(_delete_=True,
-                             encoder=dict(embed_dims=16, num_layers=1,
-                                          num_heads=2),
-                             decoder=dict(embed_dims=16, num_layers=1,
-                                          num_heads=2)),
-                   img_size=img_size, num_codes=codes),
-    tokenizer_ckpt=None, allow_random_tokenizer=True)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
-         hue=0.),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='beit2mm.TwoViewRandomResizedCrop', scale=img_size,
-         second_scale=img_size, crop_ratio_range=(0.2, 1.0),
-         interpolation='bicubic', second_interpolation='bicubic'),
-    dict(type='beit2mm.BlockwiseMaskGenerator', input_size=4,
-         num_masking_patches=6, min_num_patches=2),
-    dict(type='PackInputs'),
-]
-randomness = dict(diff_rank_seed=True)
+''' + MIM_32PX + '''randomness = dict(diff_rank_seed=True)
 ''' + COMMON
 
 
