@@ -12,14 +12,14 @@ import pytest
 import torch
 
 from beit2mm.models.utils import RelativePositionBias, TransformerBlock
+from beit2mm.compat.amp import cpu_bf16_supported
 from beit2mm.models.utils.lowp_inference import (lowp_dtype,
-                                                 onednn_bf16_supported,
                                                  set_lowp_inference)
 from beit2mm.models.utils.rel_pos_bias import is_aligned_bias
 
 BF16 = dict(rtol=2**-7, atol=2e-2)
 needs_bf16 = pytest.mark.skipif(
-    not onednn_bf16_supported(),
+    not cpu_bf16_supported(),
     reason='this CPU has no native bf16: the fast path is off, nothing to '
     'compare')
 

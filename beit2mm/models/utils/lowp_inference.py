@@ -22,6 +22,8 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
+from beit2mm.compat.amp import cpu_bf16_supported
+
 _CACHE_ATTR = '_lowp_cast_cache'
 _ENABLED = True
 
@@ -32,13 +34,6 @@ def set_lowp_inference(enabled: bool) -> bool:
     global _ENABLED
     old, _ENABLED = _ENABLED, bool(enabled)
     return old
-
-
-def onednn_bf16_supported() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 _HAS_ONEDNN_BF16 = None
@@ -55,7 +50,7 @@ def lowp_dtype(x: torch.Tensor) -> Optional[torch.dtype]:
     if torch.compiler.is_compiling():
         return None
     if _HAS_ONEDNN_BF16 is None:
-        _HAS_ONEDNN_BF16 = onednn_bf16_supported()
+        _HAS_ONEDNN_BF16 = cpu_bf16_supported()
     return torch.bfloat16 if _HAS_ONEDNN_BF16 else None
 
 
