@@ -1,7 +1,6 @@
 """The released BEiT v2 weights (``model-index.yml`` -> ``configs/*/metafile.yml``):
 look up, download, verify, convert. ``tools/download_checkpoint.py`` runs
 :func:`get_checkpoint`."""
-import hashlib
 import os
 import os.path as osp
 import shutil
@@ -10,6 +9,8 @@ import urllib.request
 from typing import Dict, Optional
 
 import yaml
+
+from beit2mm.models.utils.checkpoint_formats import file_sha256 as sha256
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -24,14 +25,6 @@ def list_models(root: str = ROOT) -> Dict[str, dict]:
             for m in yaml.safe_load(f)['Models']:
                 models[m['Name']] = m
     return models
-
-
-def sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _check_structure(path: str, kind: str) -> dict:

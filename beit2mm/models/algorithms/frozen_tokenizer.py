@@ -1,12 +1,12 @@
 """Build, load and freeze the VQ-KD tokenizer used as the MIM target."""
-import hashlib
 import os.path as osp
 from typing import Optional, Union
 
 import torch
 import torch.nn as nn
 
-from beit2mm.models.utils.checkpoint_formats import load_file, unwrap
+from beit2mm.models.utils.checkpoint_formats import (file_sha256, load_file,
+                                                     unwrap)
 from beit2mm.registry import MODELS
 
 # Weights get_tokens() does not use: a tokenizer checkpoint may lack them
@@ -26,14 +26,10 @@ def tokenizer_record(path: Optional[str]) -> Optional[dict]:
     recorded in every pretraining checkpoint (``meta['tokenizer']``)."""
     if path is None:
         return None
-    sha = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            sha.update(chunk)
     ckpt = load_file(path)
     meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
     vqkd = meta.get('vqkd') if isinstance(meta, dict) else None
-    return dict(path=osp.abspath(path), sha256=sha.hexdigest(),
+    return dict(path=osp.abspath(path), sha256=file_sha256(path),
                 teacher=(vqkd or {}).get('teacher'))
 
 

@@ -21,6 +21,7 @@ Layouts of a BEiT v2 ViT (key names without a wrapper):
 The key tables are data (``(source prefix, target prefix)`` pairs, first
 match wins), read by :func:`rename` in either direction.
 """
+import hashlib
 import math
 import os.path as osp
 import re
@@ -285,3 +286,12 @@ def read_last_checkpoint(work_dir: str) -> Optional[str]:
     if osp.isfile(path):
         return path
     return osp.join(work_dir, osp.basename(path))
+
+
+def file_sha256(path: str) -> str:
+    """sha256 of a file's bytes, read in 1 MiB chunks (checkpoints are GBs)."""
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            h.update(chunk)
+    return h.hexdigest()
