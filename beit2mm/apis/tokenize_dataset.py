@@ -34,6 +34,7 @@ import torch
 import torch.distributed as dist
 
 from beit2mm.datasets.transforms.safe_loading import BadImageError
+from beit2mm.engine.hooks.checkpoint_hook import atomic_write_text
 from beit2mm.models.quantizers.norm_ema_quantizer import usage_from_counts
 from .tokenize_files import (OutputWriter, TokenizeDataset, as_list,
                              clear_tmp, list_images, output_keys)
@@ -128,9 +129,7 @@ def _prepare(inputs, out_dir, model, overwrite, config, checkpoint):
                 f'({old.get("checkpoint")}); its outputs would be kept as '
                 f'"done". Fix: use a new --out-dir, or --overwrite to '
                 f'tokenize every image again with {checkpoint}.')
-    with open(meta_path + '.tmp', 'w') as f:
-        json.dump(meta, f, indent=1)
-    os.replace(meta_path + '.tmp', meta_path)
+    atomic_write_text(meta_path, json.dumps(meta, indent=1))
     return [(path, key) for (path, _), key in zip(items, keys)]
 
 
