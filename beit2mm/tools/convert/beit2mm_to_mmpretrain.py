@@ -21,20 +21,20 @@ Usage::
 """
 import os.path as osp
 
-import torch
-
 from beit2mm.models.utils.checkpoint_exports import to_mmpretrain
-from .export_cli import export_parser, read_backbone
+from .export_cli import export, export_parser
 
 
 def convert(src: str, dst: str, img_size: int = None,
             with_head: bool = False) -> dict:
-    state, head, window = read_backbone(src, img_size, with_head)
-    sd = {'backbone.' + k: v for k, v in to_mmpretrain(state, window).items()}
-    sd.update({'head.fc.' + k: v for k, v in head.items()})
-    ckpt = {'state_dict': sd, 'meta': {'converted_from': osp.basename(src)}}
-    torch.save(ckpt, dst)
-    return ckpt
+    def build(state, head, window):
+        sd = {'backbone.' + k: v
+              for k, v in to_mmpretrain(state, window).items()}
+        sd.update({'head.fc.' + k: v for k, v in head.items()})
+        return {'state_dict': sd,
+                'meta': {'converted_from': osp.basename(src)}}
+
+    return export(src, dst, build, img_size, with_head)
 
 
 def main():

@@ -20,20 +20,17 @@ Usage::
 """
 import os.path as osp
 
-import torch
-
 from beit2mm.models.utils.checkpoint_exports import to_mmseg
-from .export_cli import export_parser, read_backbone
+from .export_cli import export, export_parser
 
 
 def convert(src: str, dst: str, img_size: int = 512) -> dict:
-    state, _, window = read_backbone(src, img_size)
-    sd = to_mmseg(state, window)
-    ckpt = {'state_dict': sd,
-            'meta': {'converted_from': osp.basename(src),
-                     'img_size': img_size}}
-    torch.save(ckpt, dst)
-    return ckpt
+    def build(state, head, window):
+        return {'state_dict': to_mmseg(state, window),
+                'meta': {'converted_from': osp.basename(src),
+                         'img_size': img_size}}
+
+    return export(src, dst, build, img_size)
 
 
 def main(argv=None):

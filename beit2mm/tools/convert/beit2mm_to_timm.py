@@ -20,22 +20,21 @@ Usage::
     python tools/convert/beit2mm_to_timm.py SRC.pth OUT.pth \\
         [--img-size 224] [--with-head]
 """
-import torch
-
 from beit2mm.models.utils.checkpoint_exports import timm_variant, to_timm
-from .export_cli import export_parser, read_backbone
+from .export_cli import export, export_parser
 
 
-def convert(src: str, dst: str, img_size: int = None,
-            with_head: bool = False) -> dict:
-    state, head, window = read_backbone(src, img_size, with_head)
+def _build(state, head, window):
     if 'blocks.0.gamma_1' not in state:
         raise ValueError(
             'the checkpoint has no layer scale (gamma_1/gamma_2); timm\'s '
             'beitv2 models need it (init_values=1e-5).')
-    out = to_timm(state, head, window)
-    torch.save(out, dst)
-    return out
+    return to_timm(state, head, window)
+
+
+def convert(src: str, dst: str, img_size: int = None,
+            with_head: bool = False) -> dict:
+    return export(src, dst, _build, img_size, with_head)
 
 
 def main():

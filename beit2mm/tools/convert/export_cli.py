@@ -1,8 +1,8 @@
 """What the exporters of a beit2mm / official BEiT v2 checkpoint share
-(``beit2mm_to_{mmpretrain,timm,mmseg}``): reading the backbone and the
-command line."""
+(``beit2mm_to_{mmpretrain,timm,mmseg}``): reading the backbone, writing the
+converted file and the command line."""
 import argparse
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 
@@ -21,6 +21,18 @@ def read_backbone(src: str, img_size: Optional[int] = None,
     state, head = backbone_state(load_file(src), with_head=with_head)
     window = patch_grid(state, img_size) if img_size else None
     return state, head, window
+
+
+def export(src: str, dst: str,
+           build: Callable[[Dict[str, torch.Tensor], Dict[str, torch.Tensor],
+                            Optional[Tuple[int, int]]], dict],
+           img_size: Optional[int] = None, with_head: bool = False) -> dict:
+    """Read ``src`` with :func:`read_backbone`, turn ``(state, head,
+    window)`` into the target format with ``build`` and ``torch.save`` the
+    result at ``dst``; returns it."""
+    out = build(*read_backbone(src, img_size, with_head))
+    torch.save(out, dst)
+    return out
 
 
 def export_parser(doc: str, dst_help: str, img_size: Optional[int] = None,
