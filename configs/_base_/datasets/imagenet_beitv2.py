@@ -5,6 +5,8 @@
 # tokenizer; 75 of 14 x 14 patches masked block-wise (official
 # masking_generator.py rules: target block area >= 16 until less remains).
 # Normalisation happens in the model's BEiTv2DataPreprocessor.
+_base_ = ['./imagenet_train_loader.py']
+
 train_pipeline = [
     # grayscale / CMYK / RGBA / palette images converted, unreadable files
     # skipped and counted in the log (policy='raise' to stop instead)
@@ -33,12 +35,6 @@ train_pipeline = [
 # line, relative to data_root/data_prefix; docs/user_guide.md).
 train_dataloader = dict(
     batch_size=256,
-    num_workers=10,
-    persistent_workers=True,
-    pin_memory=True,
-    drop_last=True,
-    # DefaultSampler's order, and resumable inside an epoch
-    sampler=dict(type='beit2mm.ResumableSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(
         type='CustomDataset',

@@ -6,7 +6,7 @@
 # the short edge to 256 (= 224 / crop_pct 0.875) bicubic and centre-crops 224.
 # Mixup 0.8 / CutMix 1.0 and label smoothing 0.1 live in the model config
 # (batch augments and loss).
-_base_ = ['./imagenet_val.py']
+_base_ = ['./imagenet_val.py', './imagenet_train_loader.py']
 
 data_preprocessor = dict(
     num_classes=1000,
@@ -38,12 +38,6 @@ train_pipeline = [
 # scans data_root/train/<class>/ (mmpretrain ImageNet layouts).
 train_dataloader = dict(
     batch_size=128,
-    num_workers=10,
-    persistent_workers=True,
-    pin_memory=True,
-    drop_last=True,
-    # DefaultSampler's order, and resumable inside an epoch
-    sampler=dict(type='beit2mm.ResumableSampler', shuffle=True),
     dataset=dict(type={{_base_.dataset_type}}, data_root={{_base_.data_root}},
                  split='train', pipeline=train_pipeline))
 
