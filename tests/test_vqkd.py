@@ -219,6 +219,18 @@ def test_bad_config_fails_early(teacher):
         VQKDTokenizer(**{**TINY, 'img_size': 30})
 
 
+def test_quantizer_arguments_reach_the_quantizer():
+    q = VQKDTokenizer(**TINY, decay=0.9, commitment_weight=0.5,
+                      kmeans_init=False, kmeans_iters=3,
+                      dead_code_threshold=0.25).quantize
+    assert (q.num_codes, q.code_dim) == (16, 8)
+    assert (q.decay, q.commitment_weight, q.kmeans_iters,
+            q.dead_code_threshold) == (0.9, 0.5, 3, 0.25)
+    assert bool(q.initted)  # no k-means pending
+    with pytest.raises(TypeError, match=r"\['decai'\].*NormEMAQuantizer"):
+        VQKDTokenizer(**TINY, decai=0.9)
+
+
 def test_tokenize_tool_writes_ids_and_pictures(tmp_path, teacher):
 
     import numpy as np

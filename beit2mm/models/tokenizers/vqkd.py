@@ -49,8 +49,6 @@ class VQKDTokenizer(DetachedModulesMixin, BaseModel):
         img_size / patch_size: input size and encoder patch size (grid =
             img_size / patch_size).
         num_codes / code_dim: codebook size K and code dim d (8192 x 32).
-        decay / commitment_weight / kmeans_init / dead_code_threshold: passed
-            to :class:`NormEMAQuantizer`.
         teacher: teacher cfg (``CLIPTeacher``/``DINOTeacher``), module, or
             None (tokenize only / load a checkpoint). It is kept out of
             ``parameters()`` and ``state_dict()``.
@@ -58,6 +56,10 @@ class VQKDTokenizer(DetachedModulesMixin, BaseModel):
             no teacher and None, no decoder is built (``get_tokens`` only).
         frozen: build frozen (see :meth:`freeze`).
         data_preprocessor: default scales 0..255 RGB to [-1, 1].
+        **quantizer_cfg: the other arguments of :class:`NormEMAQuantizer`
+            (``decay``, ``commitment_weight``, ``kmeans_init``,
+            ``kmeans_iters``, ``dead_code_threshold``; its defaults are the
+            paper's).
     """
     arch_zoo = {
         'tiny': dict(encoder=dict(embed_dims=192, num_layers=12, num_heads=3),
@@ -78,15 +80,12 @@ class VQKDTokenizer(DetachedModulesMixin, BaseModel):
                  patch_size: int = 16,
                  num_codes: int = 8192,
                  code_dim: int = 32,
-                 decay: float = 0.99,
-                 commitment_weight: float = 1.0,
-                 kmeans_init: bool = True,
-                 dead_code_threshold: float = 0.,
                  teacher: Union[dict, nn.Module, None] = None,
                  decoder_out_dim: Optional[int] = None,
                  frozen: bool = False,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+                 init_cfg: Optional[dict] = None,
+                 **quantizer_cfg):
         if data_preprocessor is None:
             data_preprocessor = dict(
                 type='mmpretrain.ClsDataPreprocessor', mean=[127.5] * 3,
@@ -113,10 +112,13 @@ class VQKDTokenizer(DetachedModulesMixin, BaseModel):
         # LayerNorm on the patch tokens (official ``encoder.fc_norm``).
         self.encoder.fc_norm = nn.LayerNorm(self.encoder.embed_dims, eps=1e-6)
         self.encode_task_layer = _task_layer(self.encoder.embed_dims, code_dim)
-        self.quantize = NormEMAQuantizer(
-            num_codes, code_dim, decay=decay,
-            commitment_weight=commitment_weight, kmeans_init=kmeans_init,
-            dead_code_threshold=dead_code_threshold)
+        unknown = (set(quantizer_cfg)
+                   - set(inspect.signature(NormEMAQuantizer).parameters))
+        if unknown:
+            raise TypeError(
+                f'VQKDTokenizer got unknown arguments {sorted(unknown)}; it '
+                f'takes its own and those of NormEMAQuantizer.')
+        self.quantize = NormEMAQuantizer(num_codes, code_dim, **quantizer_cfg)
 
         if isinstance(teacher, dict):
             try:
