@@ -47,19 +47,18 @@ model = dict(
         align_corners=False,
         loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False,
                          loss_weight=1.0)),
-    auxiliary_head=dict(
-        type='FCNHead',
-        in_channels=embed_dims,
-        in_index=2,
-        channels=256,
-        num_convs=1,
-        concat_input=False,
-        dropout_ratio=0.1,
-        num_classes=150,
-        norm_cfg=norm_cfg,
-        align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False,
-                         loss_weight=0.4)),
     train_cfg=dict(),
     # sliding 512 x 512 windows, stride 341 (official)
     test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(341, 341)))
+# the auxiliary head predicts the same classes with the decode head's dropout,
+# norm and loss, weighted 0.4
+model['auxiliary_head'] = dict(
+    {k: model['decode_head'][k]
+     for k in ('dropout_ratio', 'num_classes', 'norm_cfg', 'align_corners')},
+    type='FCNHead',
+    in_channels=embed_dims,
+    in_index=2,
+    channels=256,
+    num_convs=1,
+    concat_input=False,
+    loss_decode=dict(model['decode_head']['loss_decode'], loss_weight=0.4))
