@@ -1,5 +1,6 @@
 """ColorJitter -> flip -> random resized crop (one or two views) in one step,
 pixel-exact with the separate transforms but working on the crop."""
+from types import SimpleNamespace
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -8,6 +9,7 @@ from mmcv.transforms import BaseTransform, RandomFlip
 from mmpretrain.datasets.transforms import ColorJitter, RandomResizedCrop
 
 from beit2mm.registry import TRANSFORMS
+from . import pillow_resize
 from .pil_color_ops import apply_ops, jitter_ops, split_at_contrast
 from .safe_loading import pil_to_array
 from .two_view_crop import store_views
@@ -43,9 +45,10 @@ class FusedRandomResizedCrop(BaseTransform):
     ops before contrast run on the full image (contrast needs the whole
     image's mean). A flip before the crop is the mirrored box, cropped then
     flipped. Two views of the same size and interpolation are one resize.
-    With colour jitter the work runs in PIL (RGB) until the output views
-    are packed to BGR; without, a BGR array input is cropped as an array and
-    resized as is (the resize treats channels alike).
+    With colour jitter the crop is jittered in PIL (RGB) and packed to a BGR
+    array; without, a BGR array input is cropped as a view. Either way the
+    BGR crop is resized channel-wise (as ``mmcv.imresize`` does) by
+    :func:`.pillow_resize.resize`, which also mirrors.
 
     Input ``img``: a PIL RGB image (``SafeLoadImageFromFile(to_pil=True)``)
     or a BGR uint8 array. Output keys as the separate transforms: ``img``
@@ -64,12 +67,6 @@ class FusedRandomResizedCrop(BaseTransform):
         flip_prob: horizontal flip probability.
         flip_before_crop: draw and apply the flip before the crop (True,
             pretraining order) or after it (False, VQ-KD order).
-        resize_backend: ``'pillow'`` (default: exact, the separate
-            transforms' resize) or ``'torch'``: PyTorch's antialiased uint8
-            resize, about 3x faster than Pillow's on one core but not bit
-            exact (its fixed-point weights differ: on photo-like crops most
-            pixels equal, the rest within a few levels; the test states
-            the tolerance).
     """
 
     def __init__(self,
@@ -82,8 +79,7 @@ class FusedRandomResizedCrop(BaseTransform):
                  second_interpolation: str = 'bicubic',
                  color_jitter: Optional[dict] = None,
                  flip_prob: float = 0.5,
-                 flip_before_crop: bool = True,
-                 resize_backend: str = 'pillow'):
+                 flip_before_crop: bool = True):
         self.scale = _size(scale)
         self.second_scale = None if second_scale is None \
             else _size(second_scale)
@@ -109,43 +105,18 @@ class FusedRandomResizedCrop(BaseTransform):
         self._flip = RandomFlip(prob=float(flip_prob),
                                 direction='horizontal')
         self.flip_before_crop = flip_before_crop
-        if resize_backend not in ('pillow', 'torch'):
-            raise ValueError(f'resize_backend={resize_backend!r}: use '
-                             f'"pillow" (exact) or "torch".')
-        if resize_backend == 'torch' and not {
-                interpolation, second_interpolation} <= {'bilinear',
-                                                         'bicubic'}:
-            raise ValueError('resize_backend="torch" antialiases bilinear '
-                             'and bicubic only; use resize_backend="pillow".')
-        self.resize_backend = resize_backend
 
-    def _view(self, crop, size, interpolation, flip: bool,
-              bgr: bool) -> np.ndarray:
-        """Crop -> one (h, w, 3) uint8 BGR view: resized, then flipped if
-        ``flip``. ``crop``: a PIL image (an (H, W, 3) array also for the
-        torch backend) holding RGB, or the BGR bytes if ``bgr``."""
-        h, w = size
-        if self.resize_backend == 'pillow':  # as mmcv.imresize(pillow)
-            from PIL import Image
-            out = crop.resize((w, h), pillow_interp_codes[interpolation])
-            if flip:
-                out = out.transpose(Image.FLIP_LEFT_RIGHT)
-            return pil_to_array(out, 'rgb' if bgr else 'bgr')
-        import torch
-        import torch.nn.functional as F
-        if not isinstance(crop, np.ndarray):
-            crop = np.asarray(crop)
-        x = torch.from_numpy(crop).permute(2, 0, 1)[None]  # a strided view
-        out = F.interpolate(x, size=(h, w), mode=interpolation,
-                            antialias=True, align_corners=False)[0]
-        if flip:
-            out = out.flip(2)
-        if not bgr:
-            out = out.flip(0)
-        return out.permute(1, 2, 0).contiguous().numpy()
+    def _flip_direction(self) -> Optional[str]:
+        """RandomFlip(prob, 'horizontal')._choose_direction(): the same
+        single uniform draw of NumPy's global generator and the same
+        outcome (``np.random.choice`` over [horizontal, None] takes one
+        ``random_sample()`` and compares it with the normalised cdf),
+        without building a probability array per image."""
+        p = self._flip.prob
+        return 'horizontal' if np.random.random_sample() < p / (
+            p + (1. - p)) else None
 
     def transform(self, results: dict) -> dict:
-        from PIL import Image
         img = results['img']
         is_array = isinstance(img, np.ndarray)
         if is_array:
@@ -160,7 +131,6 @@ class FusedRandomResizedCrop(BaseTransform):
                             f'array, got {type(img).__name__}.')
         else:
             width, height = img.size
-        shape = np.broadcast_to(np.uint8(0), (height, width, 3))
         # random draws in the order of the separate transforms
         ops = []
         if self.jitter is not None:
@@ -168,35 +138,31 @@ class FusedRandomResizedCrop(BaseTransform):
             ops = jitter_ops(order, b, c, s)
         flip = None
         if self.flip_before_crop:
-            flip = self._flip._choose_direction()
-        top, left, h, w = self._crop.rand_crop_params(shape)
+            flip = self._flip_direction()
+        top, left, h, w = self._crop.rand_crop_params(  # reads .shape only
+            SimpleNamespace(shape=(height, width)))
         if not self.flip_before_crop:
-            flip = self._flip._choose_direction()
+            flip = self._flip_direction()
 
+        # a flip before the crop = the mirrored box, cropped, then mirrored
         x0 = width - left - w if (flip and self.flip_before_crop) else left
-        flip_crop = flip and self.flip_before_crop
         if is_array and not ops:
             # no colour op: the BGR bytes go through the channel-wise resize
             # as they are (what mmcv.imresize does)
             crop = img[top:top + h, x0:x0 + w]
-            if self.resize_backend == 'torch':
-                crop = np.ascontiguousarray(crop[:, ::-1]) if flip_crop \
-                    else crop
-                flip_crop = False
-            else:
-                crop = Image.fromarray(np.ascontiguousarray(crop))
-            bgr = True
         else:
             if is_array:
+                from PIL import Image
                 img = Image.fromarray(np.ascontiguousarray(img[..., ::-1]))
             img, rest = split_at_contrast(img, ops)
-            crop = apply_ops(img.crop((x0, top, x0 + w, top + h)), rest)
-            bgr = False
-        if flip_crop:
-            crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
-
-        flip_view = flip is not None and not self.flip_before_crop
-        out = self._view(crop, self.scale, self.interpolation, flip_view, bgr)
+            crop = pil_to_array(
+                apply_ops(img.crop((x0, top, x0 + w, top + h)), rest), 'bgr')
+        view_flip = None
+        if flip is not None:
+            view_flip = 'input' if self.flip_before_crop else 'output'
+        # planar: PackInputs then packs the views to CHW without a copy
+        out = pillow_resize.resize(crop, self.scale, self.interpolation,
+                                   view_flip, planar=True)
         results['flip'] = flip is not None
         results['flip_direction'] = flip
         if self.second_scale is None:
@@ -205,10 +171,11 @@ class FusedRandomResizedCrop(BaseTransform):
             return results
         if (self.second_scale == self.scale
                 and self.second_interpolation == self.interpolation):
-            second = out.copy()
+            second = out.copy(order='K')  # keeps the planar memory
         else:
-            second = self._view(crop, self.second_scale,
-                                self.second_interpolation, flip_view, bgr)
+            second = pillow_resize.resize(crop, self.second_scale,
+                                          self.second_interpolation,
+                                          view_flip, planar=True)
         return store_views(results, [out, second],
                            (left, top, left + w, top + h))
 
@@ -220,5 +187,4 @@ class FusedRandomResizedCrop(BaseTransform):
                 f'{self.interpolation}, second_interpolation='
                 f'{self.second_interpolation}, color_jitter={self.jitter}, '
                 f'flip_prob={self._flip.prob}, flip_before_crop='
-                f'{self.flip_before_crop}, resize_backend='
-                f'{self.resize_backend!r})')
+                f'{self.flip_before_crop})')

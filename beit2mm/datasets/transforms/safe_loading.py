@@ -206,10 +206,15 @@ class SafeLoadImageFromFile(BaseTransform):
         self.channel_order = channel_order
         self.to_pil = to_pil
         self.backend_args = backend_args.copy() if backend_args else None
+        # what fileio.get picks for a plain path without backend_args
+        self._local = None if backend_args else fileio.LocalBackend()
 
     def _read(self, filename: str):
         try:
-            data = fileio.get(filename, backend_args=self.backend_args)
+            if self._local is not None and '://' not in str(filename):
+                data = self._local.get(filename)  # = fileio.get, no lookup
+            else:
+                data = fileio.get(filename, backend_args=self.backend_args)
         except (OSError, FileNotFoundError) as err:
             raise BadImageError(f'can not be read ({err})') from None
         if not self.to_pil:

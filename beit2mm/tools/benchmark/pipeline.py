@@ -12,8 +12,9 @@ Images per second per core of the VQ-KD and the BEiT v2 pretraining
 * ``vqkd``: mmpretrain transforms doing the same steps: LoadImageFromFile ->
   RandomResizedCrop(224, (0.08, 1), pillow, bicubic) -> RandomFlip ->
   PackInputs;
-* ``ours-torch-resize`` (both): the config with the fused crop's
-  ``resize_backend='torch'`` (within a few levels of Pillow, not exact);
+* ``ours-pillow-resize`` (both): the config with the Pillow-exact resize
+  computed by Pillow itself instead of the compiled kernels of
+  ``beit2mm/datasets/transforms/pillow_resize.py`` (same pixels);
 * ``plain`` (both): our separate transforms the fast pipeline replaces
   (SafeLoadImageFromFile -> ColorJitter -> RandomFlip ->
   TwoViewRandomResizedCrop / RandomResizedCrop -> ...), same outputs.
@@ -136,9 +137,9 @@ def _compose(cfgs, registry):
 
 
 def build_pipelines(kind: str) -> Dict[str, object]:
-    """{'ours', 'ours-torch-resize', 'plain', 'mmpretrain'} pipelines for
-    'vqkd' or 'pretrain' (``ours-torch-resize``: the config with
-    ``FusedRandomResizedCrop(resize_backend='torch')``, not pixel-exact)."""
+    """{'ours', 'ours-pillow-resize', 'plain', 'mmpretrain'} pipelines for
+    'vqkd' or 'pretrain' (``ours-pillow-resize``: the config, its resize
+    done by Pillow instead of the compiled kernels: same pixels)."""
     from mmengine.config import Config
     from mmpretrain.registry import TRANSFORMS as THEIRS
 
@@ -168,13 +169,26 @@ def build_pipelines(kind: str) -> Dict[str, object]:
         flip = dict(type='RandomFlip', prob=0.5, direction='horizontal')
         theirs_cfg = [dict(type='LoadImageFromFile'), crop, flip, pack]
         plain = [load, crop, flip, pack]
-    torch_resize = [dict(c, resize_backend='torch')
-                    if c['type'] == 'beit2mm.FusedRandomResizedCrop' else c
-                    for c in ours.train_pipeline]
     return {'ours': _compose(ours.train_pipeline, OURS),
-            'ours-torch-resize': _compose(torch_resize, OURS),
+            'ours-pillow-resize': _WithoutKernels(
+                _compose(ours.train_pipeline, OURS)),
             'plain': _compose(plain, OURS),
             'mmpretrain': _compose(theirs_cfg, THEIRS)}
+
+
+class _WithoutKernels:
+    """A pipeline run with the Pillow-exact resize done by Pillow itself."""
+
+    def __init__(self, pipe):
+        self.pipe = pipe
+
+    def __call__(self, results):
+        from beit2mm.datasets.transforms import pillow_resize
+        previous = pillow_resize.set_enabled(False)
+        try:
+            return self.pipe(results)
+        finally:
+            pillow_resize.set_enabled(previous)
 
 
 # ---------------------------------------------------------------- timing
