@@ -105,3 +105,17 @@ def test_bad_input_is_refused():
     with pytest.raises(ValueError, match='flip'):
         pillow_resize.resize(np.zeros((4, 4, 3), np.uint8), (2, 2),
                              flip='vertical')
+
+
+def test_a_failed_compile_falls_back_to_pillow_with_a_warning(monkeypatch):
+    """E.g. no writable numba cache folder: a warning naming the cause and
+    the fix, then Pillow does the work (same pixels)."""
+    def broken():
+        raise RuntimeError('cannot cache function: no locator available')
+    monkeypatch.setattr(pillow_resize, '_KERNELS', None)
+    monkeypatch.setattr(pillow_resize, '_compile', broken)
+    with pytest.warns(UserWarning, match='NUMBA_CACHE_DIR'):
+        assert not pillow_resize.available()
+    img = np.random.default_rng(4).integers(0, 256, (30, 20, 3), np.uint8)
+    assert np.array_equal(pillow_resize.resize(img, (9, 7)),
+                          pillow(img, (9, 7)))

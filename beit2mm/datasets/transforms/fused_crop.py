@@ -105,6 +105,7 @@ class FusedRandomResizedCrop(BaseTransform):
         self._flip = RandomFlip(prob=float(flip_prob),
                                 direction='horizontal')
         self.flip_before_crop = flip_before_crop
+        pillow_resize.available()  # compile before DataLoader workers fork
 
     def _flip_direction(self) -> Optional[str]:
         """RandomFlip(prob, 'horizontal')._choose_direction(): the same

@@ -51,15 +51,28 @@ _KERNELS = None
 
 
 def _kernels():
-    """(coefficients, resample_rows, deinterleave), compiled by numba; None without it."""
+    """(coefficients, resample_rows, deinterleave), compiled by numba on
+    the first call (then cached here and on disk); None without numba or
+    if compiling fails (a warning says why; Pillow then does the work)."""
     global _KERNELS
-    if _KERNELS is not None:
-        return _KERNELS or None
-    try:
-        import numba
-    except ImportError:
-        _KERNELS = False
-        return None
+    if _KERNELS is None:
+        try:
+            _KERNELS = _compile()
+        except ImportError:
+            _KERNELS = False
+        except Exception as err:  # e.g. no writable cache location
+            import warnings
+            warnings.warn(f'pillow_resize: the compiled resize is off '
+                          f'({type(err).__name__}: {err}); Pillow resizes '
+                          f'instead (same pixels, slower). Setting '
+                          f'NUMBA_CACHE_DIR to a writable folder may fix '
+                          f'it.')
+            _KERNELS = False
+    return _KERNELS or None
+
+
+def _compile():
+    import numba
     jit = numba.njit(cache=True, nogil=True)
 
     @jit
@@ -140,8 +153,13 @@ def _kernels():
             for p in range(n):
                 o[p] = src[p * ch + c]
 
-    _KERNELS = (coefficients, resample_rows, deinterleave)
-    return _KERNELS
+    # compile now (in the process that builds the pipeline, so that forked
+    # DataLoader workers inherit the machine code)
+    bounds, weights = coefficients(4, 2, 2.0, 1)
+    out = np.empty((2, 3), np.uint8)
+    resample_rows(np.zeros(12, np.uint8), 0, 3, bounds, weights, out, False)
+    deinterleave(out.reshape(-1), np.empty((3, 2), np.uint8))
+    return coefficients, resample_rows, deinterleave
 
 
 def available() -> bool:
