@@ -43,3 +43,16 @@ train_dataloader = dict(
 
 val_evaluator = dict(type='Accuracy', topk=(1, 5))
 test_evaluator = val_evaluator
+
+# The 384 px rows of paper Table 7 (configs/benchmarks/*-384px.py): the same
+# training pipeline with a 384 px crop; evaluation as the official datasets.py
+# at 384 (crop_pct 1.0): resize the short edge to 384, centre crop 384.
+train_pipeline_384px = [
+    dict(t, scale=384) if t['type'] == 'RandomResizedCrop' else t
+    for t in train_pipeline
+]
+test_pipeline_384px = [
+    dict(t, scale=384) if t['type'] == 'ResizeEdge' else
+    dict(t, crop_size=384) if t['type'] == 'CenterCrop' else t
+    for t in _base_.test_pipeline
+]
