@@ -21,9 +21,7 @@ model = dict(
     type='ImageClassifier',
     backbone=dict(
         type='beit2mm.BEiTv2ViT',
-        arch='base',
-        img_size=224,
-        patch_size=16,
+        arch='base',  # 224 px input, 16 px patches: BEiTv2ViT's defaults
         # as pretrained: one shared relative position bias, no abs pos emb
         use_shared_rel_pos_bias=True,
         out_type='cls_token',
