@@ -48,8 +48,7 @@ test_pipeline = [
 
 train_dataloader = dict(
     batch_size=4,
-    num_workers=0,
-    persistent_workers=False,
+    num_workers=0,  # in the main process (so no persistent workers)
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(type='CustomDataset', data_root=data_root,
                  data_prefix='train', pipeline=train_pipeline))
