@@ -78,6 +78,28 @@ def test_linear_probe_recipe():
         assert cfg.train_dataloader.batch_size * 8 == 16384
 
 
+@pytest.mark.parametrize('arch', ['b', 'l'])
+def test_finetune_384px(arch):
+    """The 384 px Table 7 rows: the 224 px recipe with the backbone, the
+    training crop and the evaluation resize + crop at 384, the loaders using
+    the same pipelines as the top-level ones."""
+    name = f'finetune_beitv2_vit-{arch}_1600e-in21k-ft_in1k'
+    cfg, base = _cfg(f'{name}-384px.py'), _cfg(f'{name}.py')
+    assert cfg.model.backbone.img_size == 384
+    assert cfg.model.backbone.arch == base.model.backbone.arch
+    assert cfg.train_dataloader.dataset.pipeline == cfg.train_pipeline
+    assert cfg.val_dataloader.dataset.pipeline == cfg.test_pipeline
+    assert cfg.test_dataloader.dataset.pipeline == cfg.test_pipeline
+    want = {'RandomResizedCrop': dict(scale=384),
+            'ResizeEdge': dict(scale=384), 'CenterCrop': dict(crop_size=384)}
+    for ours, theirs in zip(cfg.train_pipeline + cfg.test_pipeline,
+                            base.train_pipeline + base.test_pipeline):
+        assert ours == dict(theirs, **want.get(theirs.type, {}))
+    assert len(cfg.train_pipeline + cfg.test_pipeline) == len(
+        base.train_pipeline + base.test_pipeline)
+    assert cfg.optim_wrapper == base.optim_wrapper
+
+
 def test_linear_probe_avg_pooling_option():
     """The documented option out_type='avg_featmap' gives pooled features
     from a still fully frozen backbone."""
