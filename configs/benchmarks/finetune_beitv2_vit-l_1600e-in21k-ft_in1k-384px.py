@@ -5,10 +5,8 @@
 #   tools/dist_train.sh configs/benchmarks/finetune_beitv2_vit-l_1600e-in21k-ft_in1k-384px.py 8
 _base_ = './finetune_beitv2_vit-l_1600e-in21k-ft_in1k.py'
 
-model = dict(backbone=dict(img_size=384))
-# configs/_base_/datasets/imagenet_finetune.py's 384 px pipelines
 train_pipeline = _base_.train_pipeline_384px
 test_pipeline = _base_.test_pipeline_384px
+model = dict(backbone=dict(img_size=384))
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader
+val_dataloader = test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
