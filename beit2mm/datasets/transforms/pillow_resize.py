@@ -21,8 +21,9 @@ Why it is faster: Pillow sums each output pixel's taps one pixel at a time.
 Here every pass sums whole input rows into an int32 row (``acc += row *
 w``), which the compiler vectorises; the horizontal pass runs on a
 transposed copy (OpenCV's blocked transpose), so it is a row sweep too.
-The kernels are compiled by numba on first use (cached on disk); without
-numba, or for other filters, :func:`resize` calls Pillow itself.
+The kernels are compiled by numba when first needed (FusedRandomResizedCrop
+asks when it is built) and cached on disk; without numba, or for other
+filters, :func:`resize` calls Pillow itself.
 """
 from typing import Optional, Tuple
 
@@ -228,8 +229,8 @@ def resize(img: np.ndarray, size: Tuple[int, int],
                         f'array, got {img.dtype} {img.shape}.')
     if flip not in (None, 'input', 'output'):
         raise ValueError(f"flip={flip!r}: use None, 'input' or 'output'.")
-    kernels = _kernels() if _ENABLED else None
-    if kernels is None or interpolation not in _SUPPORT:
+    kernels = _kernels() if _ENABLED and interpolation in _SUPPORT else None
+    if kernels is None:
         out = _pillow_resize(img, size, interpolation, flip)
     else:
         out = _resize(img, size, interpolation, flip, kernels)
@@ -279,6 +280,6 @@ def _pillow_resize(img, size, interpolation, flip) -> np.ndarray:
         img = img[:, ::-1]
     ch = img.shape[2]
     pil = Image.fromarray(np.ascontiguousarray(img if ch > 1 else img[..., 0]))
-    out = np.asarray(pil.resize(size[::-1], pillow_interp_codes[interpolation]))
+    out = np.array(pil.resize(size[::-1], pillow_interp_codes[interpolation]))
     out = out.reshape(out.shape[0], out.shape[1], ch)
     return np.ascontiguousarray(out[:, ::-1]) if flip == 'output' else out
