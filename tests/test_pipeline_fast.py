@@ -325,7 +325,8 @@ def test_benchmark_pipeline_task_runs(tmp_path):
                            '--images', '3', '--rounds', '1'])
     got = {(r['pipeline'], r['impl']) for r in rows}
     assert got == {(k, i) for k in ('vqkd', 'pretrain') for i in (
-        'ours', 'ours-pillow-resize', 'plain', 'mmpretrain')}
+        'ours', 'ours-pillow-resize', 'plain', 'mmpretrain')} | {
+            ('vqkd', 'ours-device-decode-loader')}
     assert all(r['images_per_s_per_core'] > 0 for r in rows)
     assert all('speedup_vs_mmpretrain' in r for r in rows
                if r['impl'] != 'mmpretrain')

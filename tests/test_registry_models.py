@@ -99,6 +99,7 @@ CASES = {
                        img_size=32, patch_size=8, num_codes=8, code_dim=4),
         allow_random_tokenizer=True), _beitv2),
     'BEiTv2DataPreprocessor': (dict(), _preprocessor),
+    'DeviceDecodePreprocessor': (dict(), _preprocessor),
 }
 
 

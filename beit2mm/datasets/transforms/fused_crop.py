@@ -11,7 +11,11 @@ from mmpretrain.datasets.transforms import ColorJitter, RandomResizedCrop
 from beit2mm.registry import TRANSFORMS
 from . import pillow_resize
 from .pil_color_ops import apply_ops, jitter_ops, split_at_contrast
-from .safe_loading import pil_to_array
+from .safe_loading import (EncodedJPEG, decode_pil, fast_jpeg_bgr,
+                           pil_to_array)
+
+# what beit2mm.DeviceDecodePreprocessor resizes (PyTorch, antialiased)
+DEVICE_RESIZE = ('bilinear', 'bicubic')
 from .two_view_crop import store_views
 
 
@@ -51,7 +55,12 @@ class FusedRandomResizedCrop(BaseTransform):
     :func:`.pillow_resize.resize`, which also mirrors.
 
     Input ``img``: a PIL RGB image (``SafeLoadImageFromFile(to_pil=True)``)
-    or a BGR uint8 array. Output keys as the separate transforms: ``img``
+    or a BGR uint8 array. An :class:`EncodedJPEG`
+    (``SafeLoadImageFromFile(defer_jpeg=True)``) gets the same random draws
+    and, instead of pixels, a ``device_crop`` plan (box, size,
+    interpolation, flip) that ``beit2mm.DeviceDecodePreprocessor`` carries
+    out on the device; ``img`` becomes the 1-D JPEG bytes (with jitter or
+    two views it is decoded here instead). Output keys as the separate transforms: ``img``
     (one BGR (H, W, 3) uint8 view or a list of two), ``img_shape``,
     ``flip``, ``flip_direction`` and, with two views, ``crop_bbox``.
 
@@ -119,8 +128,18 @@ class FusedRandomResizedCrop(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         img = results['img']
+        deferred = isinstance(img, EncodedJPEG)
+        if deferred and (self.jitter is not None or self.second_scale
+                         or self.interpolation not in DEVICE_RESIZE):
+            # the device path covers the one-view chain without jitter
+            bgr = fast_jpeg_bgr(img.data)
+            img = results['img'] = bgr if bgr is not None else pil_to_array(
+                decode_pil(img.data), 'bgr')  # raises BadImageError
+            deferred = False
         is_array = isinstance(img, np.ndarray)
-        if is_array:
+        if deferred:
+            height, width = img.shape[:2]
+        elif is_array:
             if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
                 raise TypeError(f'FusedRandomResizedCrop takes a PIL RGB '
                                 f'image or a BGR uint8 (H, W, 3) array, got '
@@ -147,6 +166,18 @@ class FusedRandomResizedCrop(BaseTransform):
 
         # a flip before the crop = the mirrored box, cropped, then mirrored
         x0 = width - left - w if (flip and self.flip_before_crop) else left
+        view_flip = None
+        if flip is not None:
+            view_flip = 'input' if self.flip_before_crop else 'output'
+        results['flip'] = flip is not None
+        results['flip_direction'] = flip
+        if deferred:  # DeviceDecodePreprocessor decodes and cuts it
+            results['img'] = np.frombuffer(bytearray(img.data), np.uint8)
+            results['device_crop'] = dict(
+                box=(top, x0, h, w), size=self.scale,
+                interpolation=self.interpolation, flip=view_flip)
+            results['img_shape'] = self.scale + (3, )
+            return results
         if is_array and not ops:
             # no colour op: the BGR bytes go through the channel-wise resize
             # as they are (what mmcv.imresize does)
@@ -158,14 +189,9 @@ class FusedRandomResizedCrop(BaseTransform):
             img, rest = split_at_contrast(img, ops)
             crop = pil_to_array(
                 apply_ops(img.crop((x0, top, x0 + w, top + h)), rest), 'bgr')
-        view_flip = None
-        if flip is not None:
-            view_flip = 'input' if self.flip_before_crop else 'output'
         # planar: PackInputs then packs the views to CHW without a copy
         out = pillow_resize.resize(crop, self.scale, self.interpolation,
                                    view_flip, planar=True)
-        results['flip'] = flip is not None
-        results['flip_direction'] = flip
         if self.second_scale is None:
             results['img'] = out
             results['img_shape'] = out.shape

@@ -2,7 +2,7 @@
 import io
 import warnings
 from collections import Counter
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -106,20 +106,36 @@ def _plain_rgb_jpeg_size(data: bytes) -> Optional[tuple]:
     return None
 
 
-def fast_jpeg_bgr(data: bytes) -> Optional[np.ndarray]:
-    """The fast path for good files: (H, W, 3) uint8 BGR of a complete RGB
-    JPEG without EXIF / XMP (so no orientation), decoded by OpenCV's
-    libjpeg-turbo straight to BGR; None for any other file (the caller then
-    takes :func:`decode_pil`). OpenCV and Pillow decode such files to the
-    same pixels (tests/test_pipeline_fast.py checks baseline, progressive
-    and every chroma subsampling); files not ending with the JPEG end
-    marker (truncated: OpenCV would pad them) are left to Pillow.
-    """
+def good_jpeg_size(data: bytes) -> Optional[tuple]:
+    """(H, W) of a complete RGB JPEG without EXIF / XMP (so no
+    orientation), the files the fast paths take; None for any other file.
+    Files not ending with the JPEG end marker (truncated: OpenCV would pad
+    them) are left to Pillow's careful path."""
     if len(data) < 4 or data[:2] != b'\xff\xd8' or \
             data.rstrip(b'\0\r\n ')[-2:] != b'\xff\xd9':
         return None
     size = _plain_rgb_jpeg_size(data)
-    if size is None or min(size) < 1:
+    return None if size is None or min(size) < 1 else size
+
+
+class EncodedJPEG(NamedTuple):
+    """A good RGB JPEG (:func:`good_jpeg_size`) left encoded by
+    ``SafeLoadImageFromFile(defer_jpeg=True)`` for decoding on the device
+    (``beit2mm.DeviceDecodePreprocessor``)."""
+    data: bytes
+    shape: tuple  # (H, W, 3), as an image array's
+
+
+def fast_jpeg_bgr(data: bytes) -> Optional[np.ndarray]:
+    """The fast path for good files: (H, W, 3) uint8 BGR of a
+    :func:`good_jpeg_size` JPEG, decoded by OpenCV's libjpeg-turbo straight
+    to BGR; None for any other file (the caller then takes
+    :func:`decode_pil`). OpenCV and Pillow decode such files to the same
+    pixels (tests/test_pipeline_fast.py checks baseline, progressive and
+    every chroma subsampling).
+    """
+    size = good_jpeg_size(data)
+    if size is None:
         return None
     import cv2
     out = cv2.imdecode(np.frombuffer(data, np.uint8),
@@ -182,6 +198,10 @@ class SafeLoadImageFromFile(BaseTransform):
             conversion) for transforms that take one
             (:class:`FusedRandomResizedCrop`); ``channel_order`` and
             ``to_float32`` then do not apply.
+        defer_jpeg: leave good RGB JPEGs encoded (``img`` an
+            :class:`EncodedJPEG`) for ``FusedRandomResizedCrop`` to plan
+            their crop and ``beit2mm.DeviceDecodePreprocessor`` to decode
+            them on the device; every other file is decoded here as usual.
         backend_args: mmengine file backend arguments (e.g. object stores).
     """
 
@@ -193,7 +213,8 @@ class SafeLoadImageFromFile(BaseTransform):
                  to_float32: bool = False,
                  channel_order: str = 'bgr',
                  backend_args: Optional[dict] = None,
-                 to_pil: bool = False):
+                 to_pil: bool = False,
+                 defer_jpeg: bool = False):
         if policy not in self.POLICIES:
             raise ValueError(f'SafeLoadImageFromFile policy={policy!r}; use '
                              f'"skip" (drop bad files, keep training) or '
@@ -205,6 +226,7 @@ class SafeLoadImageFromFile(BaseTransform):
         self.to_float32 = to_float32
         self.channel_order = channel_order
         self.to_pil = to_pil
+        self.defer_jpeg = defer_jpeg
         self.backend_args = backend_args.copy() if backend_args else None
         # what fileio.get picks for a plain path without backend_args
         self._local = None if backend_args else fileio.LocalBackend()
@@ -217,6 +239,10 @@ class SafeLoadImageFromFile(BaseTransform):
                 data = fileio.get(filename, backend_args=self.backend_args)
         except (OSError, FileNotFoundError) as err:
             raise BadImageError(f'can not be read ({err})') from None
+        if self.defer_jpeg:
+            size = good_jpeg_size(data)
+            if size is not None:
+                return EncodedJPEG(data, size + (3, ))
         if not self.to_pil:
             bgr = fast_jpeg_bgr(data)
             if bgr is not None:
@@ -244,10 +270,11 @@ class SafeLoadImageFromFile(BaseTransform):
         if isinstance(img, np.ndarray):  # the OpenCV fast path: BGR
             if self.channel_order == 'rgb':
                 img = np.ascontiguousarray(img[..., ::-1])
-        elif not self.to_pil:
+        elif not self.to_pil and not isinstance(img, EncodedJPEG):
             img = pil_to_array(img, self.channel_order)
-        shape = img.size[::-1] if self.to_pil else img.shape[:2]
-        if self.to_float32 and not self.to_pil:
+        shape = img.shape[:2] if isinstance(img, (np.ndarray, EncodedJPEG)) \
+            else img.size[::-1]  # a PIL image
+        if self.to_float32 and isinstance(img, np.ndarray):
             img = img.astype(np.float32)
         results['img'] = img
         results['img_shape'] = shape
@@ -258,4 +285,4 @@ class SafeLoadImageFromFile(BaseTransform):
         return (f'{type(self).__name__}(policy={self.policy!r}, '
                 f'to_float32={self.to_float32}, '
                 f'channel_order={self.channel_order!r}, '
-                f'to_pil={self.to_pil})')
+                f'to_pil={self.to_pil}, defer_jpeg={self.defer_jpeg})')

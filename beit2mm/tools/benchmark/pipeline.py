@@ -15,6 +15,10 @@ Images per second per core of the VQ-KD and the BEiT v2 pretraining
 * ``ours-pillow-resize`` (both): the config with the Pillow-exact resize
   computed by Pillow itself instead of the compiled kernels of
   ``beit2mm/datasets/transforms/pillow_resize.py`` (same pixels);
+* ``ours-device-decode-loader`` (VQ-KD): the host side of
+  ``configs/vqkd/vqkd_vit-b_clip-b16_100e_in1k_device-decode.py`` (read the
+  file, draw the crop and flip, pack the bytes; the decode, crop and resize
+  run on the GPU in ``beit2mm.DeviceDecodePreprocessor``, not timed here);
 * ``plain`` (both): our separate transforms the fast pipeline replaces
   (SafeLoadImageFromFile -> ColorJitter -> RandomFlip ->
   TwoViewRandomResizedCrop / RandomResizedCrop -> ...), same outputs.
@@ -139,7 +143,8 @@ def _compose(cfgs, registry):
 def build_pipelines(kind: str) -> Dict[str, object]:
     """{'ours', 'ours-pillow-resize', 'plain', 'mmpretrain'} pipelines for
     'vqkd' or 'pretrain' (``ours-pillow-resize``: the config, its resize
-    done by Pillow instead of the compiled kernels: same pixels)."""
+    done by Pillow instead of the compiled kernels: same pixels), and for
+    'vqkd' also 'ours-device-decode-loader'."""
     from mmengine.config import Config
     from mmpretrain.registry import TRANSFORMS as THEIRS
 
@@ -169,11 +174,17 @@ def build_pipelines(kind: str) -> Dict[str, object]:
         flip = dict(type='RandomFlip', prob=0.5, direction='horizontal')
         theirs_cfg = [dict(type='LoadImageFromFile'), crop, flip, pack]
         plain = [load, crop, flip, pack]
-    return {'ours': _compose(ours.train_pipeline, OURS),
-            'ours-pillow-resize': _WithoutKernels(
-                _compose(ours.train_pipeline, OURS)),
-            'plain': _compose(plain, OURS),
-            'mmpretrain': _compose(theirs_cfg, THEIRS)}
+    pipes = {'ours': _compose(ours.train_pipeline, OURS),
+             'ours-pillow-resize': _WithoutKernels(
+                 _compose(ours.train_pipeline, OURS)),
+             'plain': _compose(plain, OURS),
+             'mmpretrain': _compose(theirs_cfg, THEIRS)}
+    if kind == 'vqkd':  # the loader's share of the device-decode recipe
+        device = Config.fromfile(osp.join(
+            ROOT, 'configs/vqkd/vqkd_vit-b_clip-b16_100e_in1k_device-decode.py'))
+        pipes['ours-device-decode-loader'] = _compose(device.train_pipeline,
+                                                      OURS)
+    return pipes
 
 
 class _WithoutKernels:
