@@ -80,7 +80,8 @@ def test_stacked_inputs_pass_through(setup):
     _, _, cpu, pre, cpu_pre = setup
     x = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8)
     data = dict(inputs=x, data_samples=None)
-    assert torch.equal(pre(dict(data))['inputs'], cpu_pre(dict(data))['inputs'])
+    assert torch.equal(pre(dict(data))['inputs'],
+                       cpu_pre(dict(data))['inputs'])
 
 
 def test_corrupt_jpeg_is_replaced_and_a_missing_plan_is_named(setup):

@@ -13,10 +13,10 @@ from . import pillow_resize
 from .pil_color_ops import apply_ops, jitter_ops, split_at_contrast
 from .safe_loading import (EncodedJPEG, decode_pil, fast_jpeg_bgr,
                            pil_to_array)
+from .two_view_crop import store_views
 
 # what beit2mm.DeviceDecodePreprocessor resizes (PyTorch, antialiased)
 DEVICE_RESIZE = ('bilinear', 'bicubic')
-from .two_view_crop import store_views
 
 
 def _size(scale) -> tuple:
@@ -60,9 +60,10 @@ class FusedRandomResizedCrop(BaseTransform):
     and, instead of pixels, a ``device_crop`` plan (box, size,
     interpolation, flip) that ``beit2mm.DeviceDecodePreprocessor`` carries
     out on the device; ``img`` becomes the 1-D JPEG bytes (with jitter or
-    two views it is decoded here instead). Output keys as the separate transforms: ``img``
-    (one BGR (H, W, 3) uint8 view or a list of two), ``img_shape``,
-    ``flip``, ``flip_direction`` and, with two views, ``crop_bbox``.
+    two views it is decoded here instead). Output keys as the separate
+    transforms: ``img`` (one BGR (H, W, 3) uint8 view or a list of two),
+    ``img_shape``, ``flip``, ``flip_direction`` and, with two views,
+    ``crop_bbox``.
 
     Args:
         scale: the (first) view's size, int or (h, w).

@@ -28,24 +28,21 @@ filters, :func:`resize` calls Pillow itself.
 from typing import Optional, Tuple
 
 import numpy as np
+import PIL
 
 PRECISION_BITS = 22  # Pillow's PRECISION_BITS for 8-bit images: 32 - 8 - 2
 _SUPPORT = {'bilinear': 1.0, 'bicubic': 2.0}
 _FILTER_ID = {'bilinear': 0, 'bicubic': 1}
 
 
+_PILLOW_MAJOR = int(PIL.__version__.split('.')[0])
+
+
 def _vertical_first(h_in: int, w_in: int, h: int, w: int) -> bool:
     """Pillow >= 13 runs the vertical pass first when the height shrinks by
     more than twice what the width does; older Pillow never does."""
-    global _PILLOW_MAJOR
-    if _PILLOW_MAJOR is None:
-        from PIL import __version__
-        _PILLOW_MAJOR = int(__version__.split('.')[0])
     return _PILLOW_MAJOR >= 13 and (h_in - h) > 0 and \
         (h_in - h) > (w_in - w) * 2
-
-
-_PILLOW_MAJOR = None
 
 
 _KERNELS = None

@@ -181,7 +181,8 @@ def build_pipelines(kind: str) -> Dict[str, object]:
              'mmpretrain': _compose(theirs_cfg, THEIRS)}
     if kind == 'vqkd':  # the loader's share of the device-decode recipe
         device = Config.fromfile(osp.join(
-            ROOT, 'configs/vqkd/vqkd_vit-b_clip-b16_100e_in1k_device-decode.py'))
+            ROOT, 'configs/vqkd',
+            'vqkd_vit-b_clip-b16_100e_in1k_device-decode.py'))
         pipes['ours-device-decode-loader'] = _compose(device.train_pipeline,
                                                       OURS)
     return pipes
