@@ -1,6 +1,7 @@
 """The tiny CPU recipes shrunk to 32 px, 2-4 blocks and 16 codes: the config
 text that the tests training them in subprocesses (kill/resume,
-preemption) add to their base, stated once."""
+preemption) add to their base, stated once. The pipelines are the base's
+with the sizes changed."""
 
 VQKD_32PX = """
 img_size = 32
@@ -11,11 +12,8 @@ model = dict(
     img_size=img_size, num_codes=16,
     teacher=dict(img_size=img_size))
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=img_size, backend='pillow',
-         crop_ratio_range=(0.3, 1.0), interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackInputs'),
+    dict(t, scale=img_size, crop_ratio_range=(0.3, 1.0))
+    if t.type == 'RandomResizedCrop' else t for t in _base_.train_pipeline
 ]
 """
 
@@ -37,15 +35,11 @@ model = dict(
                    img_size=img_size, num_codes=codes),
     tokenizer_ckpt=None, allow_random_tokenizer=True)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
-         hue=0.),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='beit2mm.TwoViewRandomResizedCrop', scale=img_size,
-         second_scale=img_size, crop_ratio_range=(0.2, 1.0),
-         interpolation='bicubic', second_interpolation='bicubic'),
-    dict(type='beit2mm.BlockwiseMaskGenerator', input_size=4,
-         num_masking_patches=6, min_num_patches=2),
-    dict(type='PackInputs'),
+    dict(t, scale=img_size, second_scale=img_size)
+    if t.type == 'beit2mm.TwoViewRandomResizedCrop' else
+    dict(t, input_size=img_size // patch_size, num_masking_patches=6,
+         min_num_patches=2)
+    if t.type == 'beit2mm.BlockwiseMaskGenerator' else t
+    for t in _base_.train_pipeline
 ]
 """

@@ -16,8 +16,6 @@
 _base_ = ['../../../configs/beitv2/beitv2_vit-tiny_shapes-64px_cpu.py']
 
 data_root = 'work_dirs/demo/data/cls'
-img_size = 64  # the base's (the pipeline below computes with them)
-patch_size = 8
 embed_dims = 128
 max_iters = 400
 tokenizer_ckpt = 'work_dirs/demo/vqkd/iter_300.pth'
@@ -30,19 +28,10 @@ model = dict(
     neck=dict(num_layers=2, early_layers=4),
     tokenizer_ckpt=tokenizer_ckpt)
 
+# the base's pipeline, with mask blocks of at least 4 patches
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4,
-         hue=0.),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='beit2mm.TwoViewRandomResizedCrop', scale=img_size,
-         second_scale=img_size, crop_ratio_range=(0.2, 1.0),
-         aspect_ratio_range=(3. / 4., 4. / 3.), interpolation='bicubic',
-         second_interpolation='bicubic'),
-    dict(type='beit2mm.BlockwiseMaskGenerator',
-         input_size=img_size // patch_size, num_masking_patches=25,
-         min_num_patches=4),
-    dict(type='PackInputs'),
+    dict(t, min_num_patches=4) if t.type == 'beit2mm.BlockwiseMaskGenerator'
+    else t for t in _base_.train_pipeline
 ]
 train_dataloader = dict(
     sampler=dict(type='InfiniteSampler', shuffle=True),
